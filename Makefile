@@ -1,0 +1,45 @@
+# Landmark recognition platform — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+DOTNET ?= dotnet
+DATA ?= data
+DATASET ?= ../shared/datasets/landmarks-mini
+SPLIT ?= val
+SERVER ?=
+CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
+CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
+
+.PHONY: help build test run import evaluate recognize stats models bench clean
+
+help: ## This list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## Build everything (warnings are errors)
+	$(DOTNET) build Landmark.Services.sln -nologo
+
+test: ## Run every test (unit, integration with real RabbitMQ and S3, end-to-end); ends with "N passed, N failed"
+	build/run-tests.sh
+
+run: ## Run the whole platform in one process (gRPC on localhost:8080, data in $(DATA)/)
+	$(DOTNET) run --project services/platform/Landmark.Platform.csproj -c Release -- --Landmark:DataDirectory=$(abspath $(DATA))
+
+import: ## Import DATASET into the gallery (embedded, or SERVER=host:port)
+	$(CLI) import --dataset $(DATASET) $(CLI_ARGS)
+
+evaluate: ## GAP and accuracy of DATASET's SPLIT (imports the gallery if needed)
+	$(CLI) evaluate --dataset $(DATASET) --split $(SPLIT) $(CLI_ARGS)
+
+recognize: ## Recognize FILES="a.jpg b.jpg"
+	$(CLI) recognize $(FILES) $(CLI_ARGS)
+
+stats: ## Gallery counts
+	$(CLI) stats $(CLI_ARGS)
+
+models: ## Models in the registry
+	$(CLI) models $(CLI_ARGS)
+
+bench: ## Benchmarks (not part of `make test`): import images/s and recognition latency/throughput on a fresh data dir
+	rm -rf artifacts/bench-data
+	$(CLI) benchmark --dataset $(DATASET) --split $(SPLIT) --data artifacts/bench-data
+
+clean: ## Remove build output (keeps $(DATA)/)
+	$(DOTNET) clean Landmark.Services.sln -nologo >/dev/null; rm -rf artifacts

@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using Landmark.Embedding;
+using Landmark.Imaging;
+using Landmark.Onnx;
+using Landmark.Recognition;
+using Microsoft.Extensions.Options;
+
+// Usage: dotnet run --project benchmarks/Landmark.Tuning -c Release -- [DATASET_DIR] [--size 224] [--colour 1] [--fine 1] [--coarse 1]
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var datasetDir = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !float.TryParse(a, out _))
+    ?? Path.Combine("..", "shared", "datasets", "landmarks-mini");
+float Arg(string name, float fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? float.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+var defaultsOfBaseline = new BaselineOptions();
+var baselineOptions = new BaselineOptions
+{
+    InputSize = (int)Arg("--size", defaultsOfBaseline.InputSize),
+    ColourWeight = Arg("--colour", defaultsOfBaseline.ColourWeight),
+    FineEdgeWeight = Arg("--fine", defaultsOfBaseline.FineEdgeWeight),
+    CoarseEdgeWeight = Arg("--coarse", defaultsOfBaseline.CoarseEdgeWeight),
+};
+var artifact = BaselineModel.Build(baselineOptions);
+var embedderOptions = Options.Create(new EmbedderOptions { MaxBatchSize = 16 });
+await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), embedderOptions);
+embedder.SwapModel(new OnnxEmbeddingModel(artifact.OnnxBytes, artifact.Manifest, embedderOptions.Value));
+
+var dataset = DatasetReader.Read(datasetDir);
+var (queries, _) = dataset.ReadSplit("val");
+var stopwatch = Stopwatch.StartNew();
+async Task<float[][]> EmbedAll(IReadOnlyList<DatasetImage> images) =>
+    await Task.WhenAll(images.Select(async i => await embedder.EmbedAsync(await File.ReadAllBytesAsync(i.Path))));
+var gallery = await EmbedAll(dataset.Train);
+var distractors = await EmbedAll(dataset.NonLandmarks);
+var query = await EmbedAll(queries);
+var total = gallery.Length + distractors.Length + query.Length;
+Console.WriteLine($"model {artifact.Manifest.Version} ({artifact.Manifest.Dimension}-d): embedded {total} images in {stopwatch.Elapsed.TotalSeconds:F1}s ({total / stopwatch.Elapsed.TotalSeconds:F1}/s)");
+
+// Similarities once.
+var toGallery = query.Select(q => gallery.Select(g => (double)TensorPrimitives.Dot(q, g)).ToArray()).ToArray();
+var toDistractors = query.Select(q => distractors.Select(d => (double)TensorPrimitives.Dot(q, d)).OrderDescending().ToArray()).ToArray();
+var top1 = queries.Select((q, i) => q.LandmarkId is not null && dataset.Train[Array.IndexOf(toGallery[i], toGallery[i].Max())].LandmarkId == q.LandmarkId).Count(x => x);
+Console.WriteLine($"nearest-neighbour top-1 on val landmark queries: {top1}/{queries.Count(q => q.LandmarkId is not null)}");
+
+var results = new List<(GapResult Result, ScorerOptions Options)>();
+foreach (var topK in new[] { 1, 3, 5, 10, 20 })
+foreach (var power in new[] { 1.0, 3, 9 })
+foreach (var weight in new[] { 0.0, 0.5, 1.0, 1.5 })
+foreach (var gain in new[] { 5.0, 10, 20, 40 })
+{
+    var options = new ScorerOptions { TopK = topK, Power = power, NonLandmarkWeight = weight, Gain = gain, NonLandmarkTopM = 5 };
+    var scorer = new KnnScorer(options);
+    var predictions = new List<GapPrediction>();
+    for (var i = 0; i < queries.Count; i++)
+    {
+        var neighbours = toGallery[i].Select((s, j) => (s, j)).OrderByDescending(t => t.s).Take(topK)
+            .Select(t => new GalleryNeighbour(dataset.Train[t.j].Id, dataset.Train[t.j].LandmarkId!, t.s)).ToList();
+        var p = scorer.Score(neighbours, toDistractors[i]);
+        predictions.Add(new GapPrediction(p.LandmarkId, p.Confidence, queries[i].LandmarkId));
+    }
+    results.Add((GlobalAveragePrecision.Compute(predictions), options));
+}
+foreach (var (r, o) in results.OrderByDescending(r => r.Result.Gap).Take(10).Concat(results.Where(r => r.Options.NonLandmarkWeight > 0).OrderByDescending(r => r.Result.Gap).Take(5)))
+{
+    Console.WriteLine($"GAP={r.Gap:F4} accuracy={r.Accuracy:F4}  TopK={o.TopK} Power={o.Power} NonLandmarkWeight={o.NonLandmarkWeight} Gain={o.Gain}");
+}
+var defaults = new ScorerOptions();
+var current = results.First(r => r.Options.TopK == defaults.TopK && r.Options.Power == defaults.Power && r.Options.NonLandmarkWeight == defaults.NonLandmarkWeight && r.Options.Gain == defaults.Gain);
+Console.WriteLine($"current defaults: GAP={current.Result.Gap:F4} accuracy={current.Result.Accuracy:F4}");

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Recognition;
+
+namespace Landmark.Cli;
+
+/// <summary>Summary of an import.</summary>
+public sealed record ImportSummary(int Images, int Uploaded, int AlreadyKnown, int Indexed, int Rejected, int Failed, double Seconds)
+{
+    public double ImagesPerSecond => Seconds > 0 ? (Indexed + Rejected) / Seconds : 0;
+}
+
+/// <summary>
+/// Client-side dataset import: reads a dataset directory, uploads the images the platform does not have yet
+/// (content hashes are compared first, so a re-run uploads nothing), then waits until each one is indexed or rejected.
+/// </summary>
+public sealed class DatasetImporter(LandmarkConnection connection, TextWriter output, int parallelism = 4)
+{
+    /// <summary>Images larger than this go through the client-streaming upload in chunks.</summary>
+    public const int StreamingThresholdBytes = 2 * 1024 * 1024;
+    public const int ChunkBytes = 1024 * 1024;
+    private const int StatusBatch = 500;
+
+    public async Task<ImportSummary> ImportAsync(Dataset dataset, bool includeNonLandmarks, CancellationToken ct)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        foreach (var problem in dataset.Problems.Take(20))
+        {
+            await output.WriteLineAsync($"  skipped {problem.Where}: {problem.Reason}");
+        }
+        if (dataset.Problems.Count > 20)
+        {
+            await output.WriteLineAsync($"  ... and {dataset.Problems.Count - 20} more problems");
+        }
+
+        var landmarks = new UpsertLandmarksRequest();
+        landmarks.Landmarks.AddRange(dataset.Landmarks.Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
+        await connection.Ingest.UpsertLandmarksAsync(landmarks, cancellationToken: ct);
+
+        var items = dataset.Train.Select(i => (Image: i, Role: ImageRole.Landmark)).ToList();
+        if (includeNonLandmarks)
+        {
+            items.AddRange(dataset.NonLandmarks.Select(i => (Image: i, Role: ImageRole.NonLandmark)));
+        }
+
+        // Which images does the platform already have?
+        var hashes = new string[items.Count];
+        await Parallel.ForAsync(0, items.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
+        {
+            await using var stream = File.OpenRead(items[i].Image.Path);
+            hashes[i] = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, token));
+        });
+        var known = await StatusAsync(hashes.Distinct(), ct);
+
+        var uploaded = 0;
+        var failed = 0;
+        var ids = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
+        foreach (var h in hashes.Where(known.ContainsKey))
+        {
+            ids[h] = 0;
+        }
+        var todo = Enumerable.Range(0, items.Count).Where(i => !known.ContainsKey(hashes[i])).ToList();
+        await output.WriteLineAsync($"Importing {items.Count} images ({dataset.Train.Count} landmark, " +
+            $"{(includeNonLandmarks ? dataset.NonLandmarks.Count : 0)} non-landmark, {dataset.Landmarks.Count} landmarks): " +
+            $"{items.Count - todo.Count} already known, {todo.Count} to upload");
+
+        await Parallel.ForEachAsync(todo, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = ct }, async (i, token) =>
+        {
+            var (image, role) = items[i];
+            var metadata = new ImageMetadata
+            {
+                FileName = Path.GetFileName(image.Path),
+                Role = role,
+                LandmarkId = image.LandmarkId ?? "",
+                ExternalId = image.Id,
+            };
+            try
+            {
+                var bytes = await File.ReadAllBytesAsync(image.Path, token);
+                var response = await UploadAsync(metadata, bytes, token);
+                ids[response.ImageId] = 0;
+                Interlocked.Increment(ref uploaded);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+            {
+                Interlocked.Increment(ref failed);
+                lock (output)
+                {
+                    output.WriteLine($"  refused {image.Path}: {ex.Status.Detail}");
+                }
+            }
+        });
+
+        // Wait for the pipeline.
+        var lastReport = TimeSpan.Zero;
+        while (true)
+        {
+            var status = await StatusAsync(ids.Keys, ct);
+            var indexed = status.Values.Count(r => r.Status == ImageStatus.Indexed);
+            var rejected = status.Values.Where(r => r.Status == ImageStatus.Rejected).ToList();
+            if (indexed + rejected.Count >= ids.Count)
+            {
+                foreach (var r in rejected.Take(20))
+                {
+                    await output.WriteLineAsync($"  rejected {r.FileName} ({r.ExternalId}): {r.RejectionReason}");
+                }
+                var summary = new ImportSummary(items.Count, uploaded, items.Count - todo.Count, indexed, rejected.Count, failed, stopwatch.Elapsed.TotalSeconds);
+                await output.WriteLineAsync(
+                    $"Imported: {summary.Indexed} indexed, {summary.Rejected} rejected, {summary.Failed} refused, {summary.AlreadyKnown} already known " +
+                    $"in {summary.Seconds:F1}s ({summary.ImagesPerSecond:F1} images/s)");
+                return summary;
+            }
+            if (stopwatch.Elapsed - lastReport > TimeSpan.FromSeconds(5))
+            {
+                lastReport = stopwatch.Elapsed;
+                await output.WriteLineAsync($"  ... {indexed + rejected.Count}/{ids.Count} processed ({stopwatch.Elapsed.TotalSeconds:F0}s)");
+            }
+            await Task.Delay(250, ct);
+        }
+    }
+
+    private async Task<UploadImageResponse> UploadAsync(ImageMetadata metadata, byte[] bytes, CancellationToken ct)
+    {
+        if (bytes.Length <= StreamingThresholdBytes)
+        {
+            return await connection.Ingest.UploadImageAsync(new UploadImageRequest { Metadata = metadata, Content = ByteString.CopyFrom(bytes) }, cancellationToken: ct);
+        }
+        using var call = connection.Ingest.UploadImageStream(cancellationToken: ct);
+        for (var offset = 0; offset < bytes.Length; offset += ChunkBytes)
+        {
+            var chunk = new UploadImageChunk { Data = ByteString.CopyFrom(bytes, offset, Math.Min(ChunkBytes, bytes.Length - offset)) };
+            if (offset == 0)
+            {
+                chunk.Metadata = metadata;
+            }
+            await call.RequestStream.WriteAsync(chunk, ct);
+        }
+        await call.RequestStream.CompleteAsync();
+        return await call;
+    }
+
+    private async Task<Dictionary<string, ImageRecord>> StatusAsync(IEnumerable<string> ids, CancellationToken ct)
+    {
+        var result = new Dictionary<string, ImageRecord>(StringComparer.Ordinal);
+        foreach (var chunk in ids.Chunk(StatusBatch))
+        {
+            var request = new GetImagesRequest();
+            request.ImageIds.AddRange(chunk);
+            var response = await connection.Ingest.GetImagesAsync(request, cancellationToken: ct);
+            foreach (var r in response.Records)
+            {
+                result[r.ImageId] = r;
+            }
+        }
+        return result;
+    }
+}

@@ -1,0 +1,218 @@
+using System.CommandLine;
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Landmark.Cli;
+using Landmark.Contracts.Api.V1;
+using Landmark.Recognition;
+using GapResult = Landmark.Contracts.Api.V1.GapResult;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+var serverOption = new Option<string?>("--server", "-s")
+{
+    Description = $"Address of a running platform (e.g. localhost:8080). Default: ${LandmarkConnection.ServerVariable}, else an embedded platform in this process.",
+    Recursive = true,
+};
+var dataOption = new Option<string>("--data")
+{
+    Description = "Data directory of the embedded platform (ignored with --server).",
+    DefaultValueFactory = _ => "data",
+    Recursive = true,
+};
+var datasetOption = new Option<string>("--dataset", "-d")
+{
+    Description = "Dataset directory: GLDv2 layout (train.csv, <split>.csv, nonlandmark.csv, landmarks.csv, images/) or one folder per landmark.",
+    Required = true,
+};
+var noDistractorsOption = new Option<bool>("--no-non-landmarks") { Description = "Do not import the non-landmark distractor gallery." };
+var topKOption = new Option<int>("--top-k", "-k") { Description = "Similar gallery images to show.", DefaultValueFactory = _ => 5 };
+var filesArgument = new Argument<FileInfo[]>("files") { Description = "Image files.", Arity = ArgumentArity.OneOrMore };
+var splitOption = new Option<string>("--split") { Description = "Query split to evaluate (<split>.csv).", DefaultValueFactory = _ => "val" };
+
+var root = new RootCommand("landmark — which landmark does a photo show? Import galleries, recognize photos, evaluate GAP.");
+root.Options.Add(serverOption);
+root.Options.Add(dataOption);
+
+var import = new Command("import", "Import a dataset into the gallery and wait until every image is indexed or rejected.");
+import.Options.Add(datasetOption);
+import.Options.Add(noDistractorsOption);
+import.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
+    var summary = await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
+    return summary.Failed > 0 ? 2 : 0;
+});
+
+var recognize = new Command("recognize", "Recognize photos: landmark, name, confidence and the most similar gallery images.");
+recognize.Arguments.Add(filesArgument);
+recognize.Options.Add(topKOption);
+recognize.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var exit = 0;
+    foreach (var file in parse.GetRequiredValue(filesArgument))
+    {
+        try
+        {
+            var bytes = await File.ReadAllBytesAsync(file.FullName, ct);
+            var answer = await connection.Recognition.RecognizeAsync(
+                new RecognizeRequest { Image = ByteString.CopyFrom(bytes), TopK = parse.GetValue(topKOption), RequestId = file.Name }, cancellationToken: ct);
+            Console.WriteLine(answer.IsLandmark
+                ? $"{file.Name}: landmark {answer.LandmarkId} \"{answer.LandmarkName}\" confidence {answer.Confidence:F3}"
+                : $"{file.Name}: not a known landmark (best guess {answer.LandmarkId} \"{answer.LandmarkName}\", confidence {answer.Confidence:F3})");
+            foreach (var n in answer.Neighbours)
+            {
+                Console.WriteLine($"    {n.Similarity:F3}  {n.LandmarkId,-8} {Trim(n.LandmarkName, 40),-40} {n.FileName} {n.ExternalId}");
+            }
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+        {
+            Console.Error.WriteLine($"{file.Name}: {ex.Status.Detail}");
+            exit = 2;
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine($"{file.Name}: {ex.Message}");
+            exit = 2;
+        }
+    }
+    return exit;
+});
+
+var similar = new Command("similar", "The most similar gallery images to a photo (landmark and non-landmark).");
+similar.Arguments.Add(filesArgument);
+similar.Options.Add(topKOption);
+similar.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    foreach (var file in parse.GetRequiredValue(filesArgument))
+    {
+        var bytes = await File.ReadAllBytesAsync(file.FullName, ct);
+        var answer = await connection.Recognition.FindSimilarAsync(
+            new FindSimilarRequest { Image = ByteString.CopyFrom(bytes), TopK = parse.GetValue(topKOption), IncludeNonLandmarks = true }, cancellationToken: ct);
+        Console.WriteLine($"{file.Name}:");
+        foreach (var n in answer.Neighbours)
+        {
+            Console.WriteLine($"    {n.Similarity:F3}  {(n.Role == ImageRole.Landmark ? n.LandmarkId : "(non-landmark)"),-14} {Trim(n.LandmarkName, 40),-40} {n.FileName}");
+        }
+    }
+    return 0;
+});
+
+var evaluate = new Command("evaluate", "Import the dataset's gallery if needed, recognize every image of a split, print GAP and accuracy.");
+evaluate.Options.Add(datasetOption);
+evaluate.Options.Add(splitOption);
+evaluate.Options.Add(noDistractorsOption);
+evaluate.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
+    var split = parse.GetRequiredValue(splitOption);
+    var (queries, problems) = dataset.ReadSplit(split);
+    await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
+    foreach (var p in problems)
+    {
+        Console.WriteLine($"  skipped {p.Where}: {p.Reason}");
+    }
+    Console.WriteLine($"Evaluating {queries.Count} queries of split '{split}' ({queries.Count(q => q.LandmarkId is not null)} landmark, {queries.Count(q => q.LandmarkId is null)} non-landmark)");
+
+    using var call = connection.Evaluation.Evaluate(cancellationToken: ct);
+    var send = Task.Run(async () =>
+    {
+        foreach (var q in queries)
+        {
+            await call.RequestStream.WriteAsync(new EvaluationQuery
+            {
+                Image = ByteString.CopyFrom(await File.ReadAllBytesAsync(q.Path, ct)),
+                QueryId = q.Id,
+                TrueLandmarkId = q.LandmarkId ?? "",
+            }, ct);
+        }
+        await call.RequestStream.CompleteAsync();
+    }, ct);
+    GapResult? result = null;
+    await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
+    {
+        if (update.Outcome is { Error.Length: > 0 } failed)
+        {
+            Console.WriteLine($"  query {failed.QueryId}: {failed.Error}");
+        }
+        if (update.Result is not null)
+        {
+            result = update.Result;
+        }
+        else if (update.Processed % 50 == 0)
+        {
+            Console.WriteLine($"  ... {update.Processed}/{queries.Count}");
+        }
+    }
+    await send;
+    if (result is null)
+    {
+        Console.Error.WriteLine("The server ended the evaluation without a result.");
+        return 1;
+    }
+    Console.WriteLine($"{result.Correct}/{result.LandmarkQueries} landmark queries right, {result.Errors} unusable queries, {result.QueriesPerSecond:F1} queries/s");
+    Console.WriteLine($"GAP={result.Gap:F4} accuracy={result.Accuracy:F4} queries={result.Queries}");
+    return 0;
+});
+
+var samplesOption = new Option<int>("--samples") { Description = "Sequential recognize calls timed for latency.", DefaultValueFactory = _ => 50 };
+var bench = new Command("benchmark", "Measure import images/s, recognition latency and streaming throughput (use a fresh --data directory to include the import).");
+bench.Options.Add(datasetOption);
+bench.Options.Add(splitOption);
+bench.Options.Add(samplesOption);
+bench.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
+    await new Benchmark(connection, Console.Out).RunAsync(dataset, parse.GetRequiredValue(splitOption), parse.GetValue(samplesOption), ct);
+    return 0;
+});
+
+var stats = new Command("stats", "Gallery counts and the live model.");
+stats.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var s = await connection.Ingest.GetStatsAsync(new GetStatsRequest(), cancellationToken: ct);
+    Console.WriteLine($"images {s.Total} (landmark {s.LandmarkImages}, non-landmark {s.NonLandmarkImages}); indexed {s.Indexed}, rejected {s.Rejected}, pending {s.Pending}; landmarks {s.Landmarks}");
+    return 0;
+});
+
+var models = new Command("models", "Models in the registry; the live one is marked with *.");
+models.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var list = await connection.Models.ListModelsAsync(new ListModelsRequest(), cancellationToken: ct);
+    foreach (var m in list.Models)
+    {
+        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {m.Description}");
+    }
+    return 0;
+});
+
+root.Subcommands.Add(import);
+root.Subcommands.Add(recognize);
+root.Subcommands.Add(similar);
+root.Subcommands.Add(evaluate);
+root.Subcommands.Add(bench);
+root.Subcommands.Add(stats);
+root.Subcommands.Add(models);
+
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or RpcException)
+{
+    Console.Error.WriteLine($"error: {(ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message)}");
+    return 1;
+}
+
+Task<LandmarkConnection> Open(ParseResult parse, CancellationToken ct) =>
+    LandmarkConnection.OpenAsync(parse.GetValue(serverOption), parse.GetRequiredValue(dataOption), ct);
+
+static string Trim(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

@@ -1,0 +1,44 @@
+using Grpc.Core;
+using Landmark.Contracts.Internal.V1;
+using Landmark.Embedding;
+using Landmark.Imaging;
+
+namespace Landmark.Embedder;
+
+/// <summary>Internal embedding API for queries (<c>landmark.internal.v1.EmbedderService</c>); concurrent calls share batches.</summary>
+public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : EmbedderService.EmbedderServiceBase
+{
+    public const int MaxImagesPerCall = 256;
+
+    public override async Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context)
+    {
+        if (request.Images.Count is 0 or > MaxImagesPerCall)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"send between 1 and {MaxImagesPerCall} images"));
+        }
+        await models.Ready.WaitAsync(context.CancellationToken);
+        var response = new EmbedResponse();
+        try
+        {
+            var results = await Task.WhenAll(request.Images.Select(i => embedder.EmbedWithVersionAsync(i.Memory, context.CancellationToken)));
+            foreach (var (vector, _) in results)
+            {
+                var embedding = new Contracts.Internal.V1.Embedding();
+                embedding.Values.AddRange(vector);
+                response.Embeddings.Add(embedding);
+            }
+            // All images of one call are embedded by the model that was live when the call started or a newer one;
+            // report the version of the last image so callers search the matching index.
+            response.ModelVersion = results[^1].ModelVersion;
+            if (results.Any(r => r.ModelVersion != response.ModelVersion))
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "the live model changed during the call; retry"));
+            }
+        }
+        catch (ImageRejectedException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message), new Metadata { { "rejection-code", ex.Code } });
+        }
+        return response;
+    }
+}

@@ -1,0 +1,3 @@
+using Landmark.Embedder;
+
+await EmbedderHost.Build(args).RunAsync();

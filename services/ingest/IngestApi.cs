@@ -1,0 +1,280 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Messages;
+using Landmark.Imaging;
+using Landmark.Recognition;
+using Microsoft.Extensions.Options;
+
+namespace Landmark.Ingest;
+
+/// <summary>The public ingest API (<c>landmark.v1.IngestService</c>).</summary>
+public sealed class IngestApi(
+    ImageIngestor ingestor,
+    ImageCatalog catalog,
+    IOptions<ImagingOptions> imagingOptions,
+    IOptions<IngestOptions> ingestOptions,
+    ILogger<IngestApi> logger) : IngestService.IngestServiceBase
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+
+    public override async Task<UploadImageResponse> UploadImage(UploadImageRequest request, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        return await UploadAsync(request.Metadata, request.Content.Memory, context.CancellationToken);
+    }
+
+    public override async Task<UploadImageResponse> UploadImageStream(IAsyncStreamReader<UploadImageChunk> requestStream, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        ImageMetadata? metadata = null;
+        var limit = imagingOptions.Value.MaxBytes;
+        using var buffer = new MemoryStream();
+        var first = true;
+        await foreach (var chunk in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            if (first)
+            {
+                metadata = chunk.Metadata ?? throw Invalid("invalid_metadata", "the first chunk must carry the image metadata");
+                first = false;
+            }
+            else if (chunk.Metadata is not null)
+            {
+                throw Invalid("invalid_metadata", "only the first chunk may carry metadata");
+            }
+            if (buffer.Length + chunk.Data.Length > limit)
+            {
+                throw Invalid(RejectionCodes.TooManyBytes, $"the image is larger than {limit} bytes");
+            }
+            chunk.Data.WriteTo(buffer);
+        }
+        if (metadata is null)
+        {
+            throw Invalid(RejectionCodes.Empty, "no chunks were sent");
+        }
+        return await UploadAsync(metadata, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.CancellationToken);
+    }
+
+    public override async Task ImportDataset(ImportDatasetRequest request, IServerStreamWriter<ImportProgress> responseStream, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        var ct = context.CancellationToken;
+        Dataset dataset;
+        try
+        {
+            dataset = DatasetReader.Read(request.Path);
+        }
+        catch (Exception ex) when (ex is DirectoryNotFoundException or InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+
+        var items = dataset.Train.Select(i => (Image: i, Role: GalleryRole.Landmark)).ToList();
+        if (!request.HasIncludeNonLandmarks || request.IncludeNonLandmarks)
+        {
+            items.AddRange(dataset.NonLandmarks.Select(i => (Image: i, Role: GalleryRole.NonLandmark)));
+        }
+        await catalog.UpsertLandmarksAsync(dataset.Landmarks, ct);
+
+        var progress = new ImportProgress { Total = items.Count };
+        progress.Errors.AddRange(dataset.Problems.Select(p => new ImportError { Path = p.Where, Reason = p.Reason }));
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var submitted = 0;
+        var duplicates = 0;
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<ImportError>();
+        var stopwatch = Stopwatch.StartNew();
+
+        var submit = Parallel.ForEachAsync(items,
+            new ParallelOptions { MaxDegreeOfParallelism = ingestOptions.Value.ImportParallelism, CancellationToken = ct },
+            async (item, token) =>
+            {
+                try
+                {
+                    var bytes = await File.ReadAllBytesAsync(item.Image.Path, token);
+                    var (record, duplicate) = await ingestor.IngestAsync(
+                        new UploadDescriptor(Path.GetFileName(item.Image.Path), item.Role, item.Image.LandmarkId, item.Image.Id), bytes, token);
+                    ids.Add(record.ImageId);
+                    if (duplicate)
+                    {
+                        Interlocked.Increment(ref duplicates);
+                    }
+                }
+                catch (UploadRejectedException ex)
+                {
+                    errors.Enqueue(new ImportError { Path = item.Image.Path, Reason = ex.Message });
+                }
+                catch (IOException ex)
+                {
+                    errors.Enqueue(new ImportError { Path = item.Image.Path, Reason = ex.Message });
+                }
+                Interlocked.Increment(ref submitted);
+            });
+
+        var deadline = request.WaitSeconds > 0 ? DateTime.UtcNow.AddSeconds(request.WaitSeconds) : DateTime.MaxValue;
+        while (true)
+        {
+            var submitDone = submit.IsCompleted;
+            if (submit.IsFaulted)
+            {
+                await submit; // surfaces the failure
+            }
+            progress.Submitted = Volatile.Read(ref submitted);
+            progress.Duplicates = Volatile.Read(ref duplicates);
+            while (errors.TryDequeue(out var error))
+            {
+                progress.Errors.Add(error);
+            }
+            var (indexed, rejected) = Count(ids);
+            progress.Indexed = indexed;
+            progress.Rejected = rejected;
+            progress.ImagesPerSecond = (indexed + rejected) / Math.Max(stopwatch.Elapsed.TotalSeconds, 1e-3);
+            progress.Done = submitDone && indexed + rejected >= ids.Count;
+            await responseStream.WriteAsync(progress, ct);
+            progress.Errors.Clear();
+            if (progress.Done || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+            await Task.WhenAny(Task.Delay(ProgressInterval, ct), submitDone ? Task.Delay(ProgressInterval, ct) : submit);
+        }
+        logger.LogInformation("Import of {Path}: {Submitted} submitted, {Indexed} indexed, {Rejected} rejected, {Duplicates} duplicates in {Seconds:F1}s",
+            request.Path, progress.Submitted, progress.Indexed, progress.Rejected, progress.Duplicates, stopwatch.Elapsed.TotalSeconds);
+    }
+
+    public override async Task<GetImagesResponse> GetImages(GetImagesRequest request, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        var response = new GetImagesResponse();
+        foreach (var id in request.ImageIds)
+        {
+            if (catalog.Get(id) is { } record)
+            {
+                response.Records.Add(ToProto(record));
+            }
+        }
+        return response;
+    }
+
+    public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        var stats = new GalleryStats { Landmarks = catalog.Landmarks.Count };
+        foreach (var r in catalog.All)
+        {
+            stats.Total++;
+            if (r.Role == GalleryRole.Landmark)
+            {
+                stats.LandmarkImages++;
+            }
+            else
+            {
+                stats.NonLandmarkImages++;
+            }
+            switch (r.Status)
+            {
+                case CatalogStatus.Indexed: stats.Indexed++; break;
+                case CatalogStatus.Rejected: stats.Rejected++; break;
+                default: stats.Pending++; break;
+            }
+        }
+        return stats;
+    }
+
+    public override async Task<UpsertLandmarksResponse> UpsertLandmarks(UpsertLandmarksRequest request, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        foreach (var l in request.Landmarks)
+        {
+            if (string.IsNullOrWhiteSpace(l.LandmarkId) || l.LandmarkId.Length > ImageIngestor.MaxLandmarkIdLength)
+            {
+                throw Invalid("invalid_metadata", $"invalid landmark id '{l.LandmarkId}'");
+            }
+        }
+        var changed = await catalog.UpsertLandmarksAsync(
+            request.Landmarks.Select(l => KeyValuePair.Create(l.LandmarkId, string.IsNullOrWhiteSpace(l.Name) ? l.LandmarkId : l.Name)),
+            context.CancellationToken);
+        return new UpsertLandmarksResponse { Count = changed };
+    }
+
+    public override async Task<ListLandmarksResponse> ListLandmarks(ListLandmarksRequest request, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        var response = new ListLandmarksResponse();
+        response.Landmarks.AddRange(catalog.Landmarks.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
+        return response;
+    }
+
+    private async Task<UploadImageResponse> UploadAsync(ImageMetadata? metadata, ReadOnlyMemory<byte> content, CancellationToken ct)
+    {
+        if (metadata is null)
+        {
+            throw Invalid("invalid_metadata", "metadata is required");
+        }
+        var role = metadata.Role switch
+        {
+            ImageRole.Landmark => GalleryRole.Landmark,
+            ImageRole.NonLandmark => GalleryRole.NonLandmark,
+            _ => string.IsNullOrEmpty(metadata.LandmarkId) ? GalleryRole.NonLandmark : GalleryRole.Landmark,
+        };
+        var descriptor = new UploadDescriptor(
+            string.IsNullOrWhiteSpace(metadata.FileName) ? "upload" : metadata.FileName,
+            role,
+            string.IsNullOrEmpty(metadata.LandmarkId) ? null : metadata.LandmarkId,
+            string.IsNullOrEmpty(metadata.ExternalId) ? null : metadata.ExternalId);
+        try
+        {
+            var (record, duplicate) = await ingestor.IngestAsync(descriptor, content, ct);
+            return new UploadImageResponse { ImageId = record.ImageId, Duplicate = duplicate, Record = ToProto(record) };
+        }
+        catch (UploadRejectedException ex)
+        {
+            throw Invalid(ex.Code, ex.Reason);
+        }
+    }
+
+    private (int Indexed, int Rejected) Count(IEnumerable<string> ids)
+    {
+        int indexed = 0, rejected = 0;
+        foreach (var id in ids)
+        {
+            switch (catalog.Get(id)?.Status)
+            {
+                case CatalogStatus.Indexed: indexed++; break;
+                case CatalogStatus.Rejected: rejected++; break;
+            }
+        }
+        return (indexed, rejected);
+    }
+
+    private static RpcException Invalid(string code, string reason)
+    {
+        var metadata = new Metadata { { "rejection-code", code } };
+        return new RpcException(new Status(StatusCode.InvalidArgument, $"{code}: {reason}"), metadata);
+    }
+
+    public static ImageRecord ToProto(CatalogRecord r) => new()
+    {
+        ImageId = r.ImageId,
+        FileName = r.FileName,
+        Role = r.Role == GalleryRole.Landmark ? ImageRole.Landmark : ImageRole.NonLandmark,
+        LandmarkId = r.LandmarkId ?? "",
+        ExternalId = r.ExternalId ?? "",
+        Status = r.Status switch
+        {
+            CatalogStatus.Ingested => ImageStatus.Ingested,
+            CatalogStatus.Preprocessed => ImageStatus.Preprocessed,
+            CatalogStatus.Indexed => ImageStatus.Indexed,
+            CatalogStatus.Rejected => ImageStatus.Rejected,
+            _ => ImageStatus.Unspecified,
+        },
+        RejectionCode = r.RejectionCode ?? "",
+        RejectionReason = r.RejectionReason ?? "",
+        Format = r.Format ?? "",
+        Width = r.Width,
+        Height = r.Height,
+        SizeBytes = r.SizeBytes,
+        ModelVersion = r.ModelVersion ?? "",
+    };
+}

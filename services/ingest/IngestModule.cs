@@ -1,0 +1,50 @@
+using Landmark.Contracts.Messages;
+using Landmark.Imaging;
+using Landmark.ServiceDefaults;
+using Landmark.Storage;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Landmark.Ingest;
+
+/// <summary>Registration of the ingest service, used by its own host and by the single-process platform host.</summary>
+public static class IngestModule
+{
+    public const string ServiceName = "ingest";
+
+    public static WebApplicationBuilder AddIngest(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddValidatedOptions<IngestOptions>(builder.Configuration, IngestOptions.SectionName);
+        builder.Services.AddObjectStore(builder.Configuration);
+        builder.Services.AddImaging(builder.Configuration);
+        builder.Services.TryAddSingleton<ImageCatalog>();
+        builder.Services.AddScoped<ImageIngestor>();
+        builder.Services.AddHostedService<CatalogStartup>();
+        return builder;
+    }
+
+    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e => e.Name = QueueNames.CatalogUpdates);
+
+    public static WebApplication MapIngest(this WebApplication app)
+    {
+        app.MapGrpcService<IngestApi>();
+        return app;
+    }
+}
+
+/// <summary>The ingest service as its own process.</summary>
+public static class IngestHost
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults(IngestModule.ServiceName);
+        builder.AddIngest();
+        builder.AddLandmarkMessaging(IngestModule.AddConsumers);
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapIngest();
+        return app;
+    }
+}

@@ -1,0 +1,3 @@
+using Landmark.Ingest;
+
+await IngestHost.Build(args).RunAsync();

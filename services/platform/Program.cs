@@ -1,0 +1,3 @@
+using Landmark.Platform;
+
+await PlatformHost.Build(args).RunAsync();

@@ -1,0 +1,86 @@
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Landmark.Contracts.Messages;
+using Landmark.Imaging;
+using Landmark.Storage;
+using MassTransit;
+
+namespace Landmark.Preprocess;
+
+/// <summary>
+/// Turns an ingested image into stored variants (queue <see cref="QueueNames.Preprocess"/>). Idempotent, keyed by the
+/// content hash: when the variants of an image already exist their manifest is re-published instead of decoding again.
+/// Bad images are rejected with a recorded reason (<see cref="ImageRejected"/>), never retried; storage failures throw
+/// and are retried, then land in the error queue.
+/// </summary>
+public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipeline, ILogger<PreprocessConsumer> logger)
+    : IConsumer<ImageIngested>
+{
+    public const string Stage = "preprocess";
+    private const string ManifestName = "manifest.json";
+
+    private static readonly Meter Meter = new("Landmark.Preprocess");
+    private static readonly Counter<long> Processed = Meter.CreateCounter<long>("landmark.preprocess.images");
+    private static readonly Counter<long> Rejected = Meter.CreateCounter<long>("landmark.preprocess.rejected");
+    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("landmark.preprocess.duration", "ms");
+
+    public async Task Consume(ConsumeContext<ImageIngested> context)
+    {
+        var m = context.Message;
+        var ct = context.CancellationToken;
+        var manifestKey = $"{m.ImageId}/{ManifestName}";
+
+        var existing = await store.TryGetBytesAsync(Buckets.Variants, manifestKey, ct);
+        if (existing is not null && JsonSerializer.Deserialize<VariantManifest>(existing) is { } done)
+        {
+            await context.Publish(ToEvent(m, done), ct);
+            return;
+        }
+
+        var raw = await store.TryGetBytesAsync(Buckets.Raw, m.ObjectKey, ct);
+        if (raw is null)
+        {
+            await Reject(context, "missing_raw", $"raw object '{m.ObjectKey}' does not exist");
+            return;
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        PreparedImage prepared;
+        try
+        {
+            prepared = pipeline.Prepare(raw);
+        }
+        catch (ImageRejectedException ex)
+        {
+            await Reject(context, ex.Code, ex.Reason);
+            return;
+        }
+
+        var variants = new List<StoredVariant>(prepared.Variants.Count);
+        foreach (var v in prepared.Variants)
+        {
+            var key = $"{m.ImageId}/{v.Name}.jpg";
+            await store.PutBytesAsync(Buckets.Variants, key, v.Bytes, v.ContentType, cancellationToken: ct);
+            variants.Add(new StoredVariant(v.Name, key, v.Width, v.Height, v.Bytes.Length));
+        }
+        var manifest = new VariantManifest(prepared.Header.Format.ToString(), prepared.Header.OrientedWidth, prepared.Header.OrientedHeight, variants);
+        // The manifest goes last: its presence means every variant is stored.
+        await store.PutBytesAsync(Buckets.Variants, manifestKey, JsonSerializer.SerializeToUtf8Bytes(manifest), "application/json", cancellationToken: ct);
+        await context.Publish(ToEvent(m, manifest), ct);
+        Processed.Add(1);
+        Duration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private async Task Reject(ConsumeContext<ImageIngested> context, string code, string reason)
+    {
+        logger.LogWarning("Rejected {ImageId} ({FileName}): {Code}: {Reason}", context.Message.ImageId, context.Message.FileName, code, reason);
+        Rejected.Add(1, new KeyValuePair<string, object?>("code", code));
+        await context.Publish(new ImageRejected(context.Message.ImageId, Stage, code, reason), context.CancellationToken);
+    }
+
+    private static ImagePreprocessed ToEvent(ImageIngested m, VariantManifest manifest) =>
+        new(m.ImageId, m.Role, m.LandmarkId, m.FileName, m.ExternalId, manifest.Format, manifest.Width, manifest.Height, manifest.Variants);
+
+    /// <summary>What is stored for a preprocessed image.</summary>
+    public sealed record VariantManifest(string Format, int Width, int Height, IReadOnlyList<StoredVariant> Variants);
+}

@@ -1,0 +1,3 @@
+using Landmark.Preprocess;
+
+await PreprocessHost.Build(args).RunAsync();

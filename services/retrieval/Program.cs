@@ -1,0 +1,3 @@
+using Landmark.Retrieval;
+
+await RetrievalHost.Build(args).RunAsync();

@@ -1,0 +1,49 @@
+using Landmark.Contracts.Messages;
+using Landmark.ServiceDefaults;
+using Landmark.VectorIndex;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Landmark.Retrieval;
+
+/// <summary>Registration of the retrieval service, used by its own host and by the single-process platform host.</summary>
+public static class RetrievalModule
+{
+    public const string ServiceName = "retrieval";
+
+    public static WebApplicationBuilder AddRetrieval(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddVectorIndex(builder.Configuration);
+        builder.Services.TryAddSingleton<GalleryIndex>();
+        return builder;
+    }
+
+    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<IndexConsumer>(c => c.Options<BatchOptions>(o => o
+                .SetMessageLimit(32)
+                .SetTimeLimit(TimeSpan.FromMilliseconds(100))
+                .SetConcurrencyLimit(1)))
+            .Endpoint(e => e.Name = QueueNames.Index);
+
+    public static WebApplication MapRetrieval(this WebApplication app)
+    {
+        app.MapGrpcService<RetrievalApi>();
+        return app;
+    }
+}
+
+/// <summary>The retrieval service as its own process.</summary>
+public static class RetrievalHost
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults(RetrievalModule.ServiceName);
+        builder.AddRetrieval();
+        builder.AddLandmarkMessaging(RetrievalModule.AddConsumers);
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapRetrieval();
+        return app;
+    }
+}

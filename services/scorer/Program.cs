@@ -1,0 +1,3 @@
+using Landmark.Scorer;
+
+await ScorerHost.Build(args).RunAsync();

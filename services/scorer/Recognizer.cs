@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Google.Protobuf;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Internal.V1;
+using Landmark.Recognition;
+using Landmark.ServiceDefaults;
+using Microsoft.Extensions.Options;
+
+namespace Landmark.Scorer;
+
+/// <summary>
+/// Recognition of one photo: embed it (embedder), find its nearest landmark and non-landmark gallery images
+/// (retrieval), vote (<see cref="KnnScorer"/>), and name the landmark (ingest's landmark list, cached).
+/// </summary>
+public sealed class Recognizer(
+    EmbedderService.EmbedderServiceClient embedder,
+    RetrievalService.RetrievalServiceClient retrieval,
+    LandmarkNames names,
+    IOptionsMonitor<ScorerOptions> scorerOptions,
+    IOptions<ServiceEndpointsOptions> endpoints)
+{
+    public const int DefaultTopK = 5;
+    public const int MaxTopK = 100;
+
+    private static readonly ActivitySource Activity = new("Landmark.Scorer");
+    private static readonly Meter Meter = new("Landmark.Scorer");
+    private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("landmark.recognize.duration", "ms");
+    private static readonly Counter<long> Answers = Meter.CreateCounter<long>("landmark.recognize.answers");
+
+    public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int topK, string requestId, CancellationToken cancellationToken)
+    {
+        using var activity = Activity.StartActivity("recognize");
+        var started = Stopwatch.GetTimestamp();
+        if (image.IsEmpty)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "empty: the image has no bytes"));
+        }
+        topK = topK <= 0 ? DefaultTopK : Math.Min(topK, MaxTopK);
+        var options = scorerOptions.CurrentValue;
+
+        var embedRequest = new EmbedRequest();
+        embedRequest.Images.Add(image);
+        var embedded = await embedder.EmbedAsync(embedRequest, endpoints.Value.Deadline(cancellationToken));
+        var vector = embedded.Embeddings[0].Values;
+
+        var landmarkTask = SearchAsync(vector, Math.Max(options.TopK, topK), ImageRole.Landmark, embedded.ModelVersion, cancellationToken);
+        var nonLandmarkTask = options.NonLandmarkTopM > 0
+            ? SearchAsync(vector, options.NonLandmarkTopM, ImageRole.NonLandmark, embedded.ModelVersion, cancellationToken)
+            : Task.FromResult<IReadOnlyList<Hit>>([]);
+        var landmarkHits = await landmarkTask;
+        var nonLandmarkHits = await nonLandmarkTask;
+
+        var scorer = new KnnScorer(options);
+        var prediction = scorer.Score(
+            landmarkHits.Select(h => new GalleryNeighbour(h.ImageId, h.LandmarkId, h.Score)).ToList(),
+            nonLandmarkHits.Select(h => (double)h.Score).ToList());
+
+        var landmarkNames = await names.GetAsync(cancellationToken);
+        var response = new RecognizeResponse
+        {
+            RequestId = requestId,
+            IsLandmark = prediction.IsLandmark,
+            LandmarkId = prediction.LandmarkId ?? "",
+            LandmarkName = prediction.LandmarkId is { } id ? landmarkNames.GetValueOrDefault(id, id) : "",
+            Confidence = prediction.Confidence,
+            ModelVersion = embedded.ModelVersion,
+        };
+        response.Candidates.AddRange(prediction.Candidates.Take(5).Select(c => new Candidate
+        {
+            LandmarkId = c.LandmarkId,
+            LandmarkName = landmarkNames.GetValueOrDefault(c.LandmarkId, c.LandmarkId),
+            Score = c.Score,
+        }));
+        response.Neighbours.AddRange(landmarkHits.Take(topK).Select(h => ToNeighbour(h, landmarkNames)));
+        Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        Answers.Add(1, new KeyValuePair<string, object?>("is_landmark", prediction.IsLandmark));
+        return response;
+    }
+
+    public async Task<FindSimilarResponse> FindSimilarAsync(FindSimilarRequest request, CancellationToken cancellationToken)
+    {
+        var topK = request.TopK <= 0 ? DefaultTopK : Math.Min(request.TopK, MaxTopK);
+        IEnumerable<float> vector;
+        string modelVersion;
+        switch (request.QueryCase)
+        {
+            case FindSimilarRequest.QueryOneofCase.Image:
+                var embedRequest = new EmbedRequest();
+                embedRequest.Images.Add(request.Image);
+                var embedded = await embedder.EmbedAsync(embedRequest, endpoints.Value.Deadline(cancellationToken));
+                vector = embedded.Embeddings[0].Values;
+                modelVersion = embedded.ModelVersion;
+                break;
+            case FindSimilarRequest.QueryOneofCase.ImageId:
+                var found = await retrieval.GetVectorAsync(new GetVectorRequest { ImageId = request.ImageId }, endpoints.Value.Deadline(cancellationToken));
+                if (!found.Found)
+                {
+                    throw new RpcException(new Status(StatusCode.NotFound, $"image '{request.ImageId}' is not in the index"));
+                }
+                vector = found.Vector;
+                modelVersion = "";
+                break;
+            default:
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "set either image or image_id"));
+        }
+        var hits = await SearchAsync(vector, topK, request.IncludeNonLandmarks ? ImageRole.Unspecified : ImageRole.Landmark, modelVersion, cancellationToken);
+        var landmarkNames = await names.GetAsync(cancellationToken);
+        var response = new FindSimilarResponse { ModelVersion = modelVersion };
+        response.Neighbours.AddRange(hits.Select(h => ToNeighbour(h, landmarkNames)));
+        return response;
+    }
+
+    private async Task<IReadOnlyList<Hit>> SearchAsync(IEnumerable<float> vector, int topK, ImageRole role, string modelVersion, CancellationToken ct)
+    {
+        var request = new SearchRequest { TopK = topK, Role = role, ModelVersion = modelVersion };
+        var query = new SearchQuery();
+        query.Vector.AddRange(vector);
+        request.Queries.Add(query);
+        var response = await retrieval.SearchAsync(request, endpoints.Value.Deadline(ct));
+        return response.Results.Count > 0 ? response.Results[0].Hits : [];
+    }
+
+    private static Neighbour ToNeighbour(Hit h, IReadOnlyDictionary<string, string> landmarkNames) => new()
+    {
+        ImageId = h.ImageId,
+        LandmarkId = h.LandmarkId,
+        LandmarkName = string.IsNullOrEmpty(h.LandmarkId) ? "" : landmarkNames.GetValueOrDefault(h.LandmarkId, h.LandmarkId),
+        Similarity = h.Score,
+        FileName = h.FileName,
+        ExternalId = h.ExternalId,
+        Role = h.Role,
+    };
+}
+
+/// <summary>Landmark display names from the ingest service, cached for a short while.</summary>
+public sealed class LandmarkNames(IngestService.IngestServiceClient ingest, IOptions<ServiceEndpointsOptions> endpoints)
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(30);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IReadOnlyDictionary<string, string> _names = new Dictionary<string, string>();
+    private DateTime _expires = DateTime.MinValue;
+
+    public async Task<IReadOnlyDictionary<string, string>> GetAsync(CancellationToken cancellationToken)
+    {
+        if (DateTime.UtcNow < _expires)
+        {
+            return _names;
+        }
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (DateTime.UtcNow >= _expires)
+            {
+                var response = await ingest.ListLandmarksAsync(new ListLandmarksRequest(), endpoints.Value.Deadline(cancellationToken));
+                _names = response.Landmarks.ToDictionary(l => l.LandmarkId, l => l.Name, StringComparer.Ordinal);
+                _expires = DateTime.UtcNow + Lifetime;
+            }
+            return _names;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Globalization;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Embedding;
+using Landmark.Onnx;
+
+namespace Landmark.Trainer;
+
+/// <summary>The model registry API (<c>landmark.v1.ModelService</c>).</summary>
+public sealed class ModelApi(ModelRegistry registry) : ModelService.ModelServiceBase
+{
+    public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var live = await registry.GetLiveAsync(context.CancellationToken);
+        var response = new ListModelsResponse();
+        foreach (var manifest in await registry.ListAsync(context.CancellationToken))
+        {
+            response.Models.Add(ToProto(manifest, manifest.Version == live?.Version));
+        }
+        return response;
+    }
+
+    public override async Task<ModelInfo> GetLiveModel(GetLiveModelRequest request, ServerCallContext context)
+    {
+        var live = await registry.GetLiveAsync(context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, "no model is live yet"));
+        return ToProto(live, true);
+    }
+
+    private static ModelInfo ToProto(ModelManifest m, bool live)
+    {
+        var info = new ModelInfo
+        {
+            Version = m.Version,
+            Kind = m.Kind,
+            Description = m.Description,
+            InputSize = m.InputSize,
+            Dimension = m.Dimension,
+            Live = live,
+            CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+        };
+        foreach (var (name, value) in m.Metrics)
+        {
+            info.Metrics[name] = value;
+        }
+        return info;
+    }
+}

@@ -1,0 +1,3 @@
+using Landmark.Trainer;
+
+await TrainerHost.Build(args).RunAsync();

@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Landmark.Embedding;
+
+/// <summary>Bound from <c>Landmark:Embedder</c>.</summary>
+public sealed class EmbedderOptions
+{
+    public const string SectionName = "Landmark:Embedder";
+
+    /// <summary>Images per ONNX Runtime call.</summary>
+    [Range(1, 1024)]
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>How long the first request of a batch waits for company.</summary>
+    [Range(0, 1000)]
+    public int MaxBatchDelayMs { get; set; } = 5;
+
+    /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
+    [Range(0, 256)]
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Images decoded at once while a batch is formed.</summary>
+    [Range(1, 256)]
+    public int DecodeParallelism { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>Use the CUDA execution provider (GPU images built with -p:UseGpu=true).</summary>
+    public bool UseCuda { get; set; }
+}

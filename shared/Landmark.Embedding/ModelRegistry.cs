@@ -1,0 +1,103 @@
+using System.Text.Json;
+using Landmark.Onnx;
+using Landmark.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Landmark.Embedding;
+
+/// <summary>
+/// Model versions in object storage (bucket <see cref="Buckets.Models"/>): <c>&lt;version&gt;/model.onnx</c>,
+/// <c>&lt;version&gt;/manifest.json</c>, and <c>live.json</c> naming the live version. Registering is idempotent
+/// (versions are content-derived); the manifest is written after the model, so a listed version is complete.
+/// </summary>
+public sealed class ModelRegistry(IObjectStore store, ILogger<ModelRegistry>? logger = null)
+{
+    private const string ModelFile = "model.onnx";
+    private const string ManifestFile = "manifest.json";
+    private const string LiveKey = "live.json";
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+
+    public async Task<ModelManifest> RegisterAsync(byte[] onnx, ModelManifest manifest, CancellationToken cancellationToken = default)
+    {
+        ObjectKeys.Validate(manifest.Version);
+        await store.EnsureBucketAsync(Buckets.Models, cancellationToken);
+        if (await GetAsync(manifest.Version, cancellationToken) is { } existing)
+        {
+            return existing;
+        }
+        await store.PutBytesAsync(Buckets.Models, $"{manifest.Version}/{ModelFile}", onnx, "application/octet-stream", cancellationToken: cancellationToken);
+        await store.PutBytesAsync(Buckets.Models, $"{manifest.Version}/{ManifestFile}", JsonSerializer.SerializeToUtf8Bytes(manifest, Json),
+            "application/json", cancellationToken: cancellationToken);
+        _logger.LogInformation("Registered model {Version} ({Kind})", manifest.Version, manifest.Kind);
+        return manifest;
+    }
+
+    public async Task<ModelManifest?> GetAsync(string version, CancellationToken cancellationToken = default)
+    {
+        var bytes = await store.TryGetBytesAsync(Buckets.Models, $"{version}/{ManifestFile}", cancellationToken);
+        return bytes is null ? null : JsonSerializer.Deserialize<ModelManifest>(bytes, Json);
+    }
+
+    public async Task<IReadOnlyList<ModelManifest>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var manifests = new List<ModelManifest>();
+        await foreach (var info in store.ListAsync(Buckets.Models, "", cancellationToken))
+        {
+            if (info.Key.EndsWith("/" + ManifestFile, StringComparison.Ordinal) &&
+                await store.TryGetBytesAsync(Buckets.Models, info.Key, cancellationToken) is { } bytes &&
+                JsonSerializer.Deserialize<ModelManifest>(bytes, Json) is { } manifest)
+            {
+                manifests.Add(manifest);
+            }
+        }
+        return manifests.OrderBy(m => m.CreatedAt).ThenBy(m => m.Version, StringComparer.Ordinal).ToList();
+    }
+
+    public async Task<ModelManifest?> GetLiveAsync(CancellationToken cancellationToken = default)
+    {
+        var bytes = await store.TryGetBytesAsync(Buckets.Models, LiveKey, cancellationToken);
+        if (bytes is null)
+        {
+            return null;
+        }
+        var live = JsonSerializer.Deserialize<LivePointer>(bytes, Json);
+        return live is null ? null : await GetAsync(live.Version, cancellationToken);
+    }
+
+    public async Task SetLiveAsync(string version, CancellationToken cancellationToken = default)
+    {
+        if (await GetAsync(version, cancellationToken) is null)
+        {
+            throw new ArgumentException($"Model version '{version}' is not registered.", nameof(version));
+        }
+        await store.PutBytesAsync(Buckets.Models, LiveKey, JsonSerializer.SerializeToUtf8Bytes(new LivePointer(version, DateTimeOffset.UtcNow), Json),
+            "application/json", cancellationToken: cancellationToken);
+        _logger.LogInformation("Model {Version} is now live", version);
+    }
+
+    public async Task<(byte[] Onnx, ModelManifest Manifest)> LoadAsync(string version, CancellationToken cancellationToken = default)
+    {
+        var manifest = await GetAsync(version, cancellationToken)
+            ?? throw new ArgumentException($"Model version '{version}' is not registered.", nameof(version));
+        var onnx = await store.GetBytesAsync(Buckets.Models, $"{version}/{ModelFile}", cancellationToken);
+        return (onnx, manifest);
+    }
+
+    /// <summary>The live model; when none is live yet, registers the built-in baseline and makes it live. Safe to race:
+    /// the baseline's bytes and version are deterministic.</summary>
+    public async Task<ModelManifest> EnsureBaselineLiveAsync(CancellationToken cancellationToken = default)
+    {
+        if (await GetLiveAsync(cancellationToken) is { } live)
+        {
+            return live;
+        }
+        var baseline = BaselineModel.Build();
+        var manifest = await RegisterAsync(baseline.OnnxBytes, baseline.Manifest, cancellationToken);
+        await SetLiveAsync(manifest.Version, cancellationToken);
+        return manifest;
+    }
+
+    private sealed record LivePointer(string Version, DateTimeOffset Since);
+}

@@ -1,0 +1,55 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Landmark.ServiceDefaults;
+
+/// <summary>Network endpoints of a service. Bound from <c>Landmark:Hosting</c>.</summary>
+public sealed class HostingOptions
+{
+    public const string SectionName = "Landmark:Hosting";
+
+    /// <summary>gRPC (HTTP/2 cleartext) port: public and internal APIs, gRPC health, reflection.</summary>
+    [Range(0, 65535)]
+    public int GrpcPort { get; set; } = 8080;
+
+    /// <summary>HTTP/1.1 port: <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>. 0 disables it.</summary>
+    [Range(0, 65535)]
+    public int HttpPort { get; set; } = 8081;
+
+    /// <summary>Listen on every interface (containers) or loopback only (a developer's machine).</summary>
+    public bool ListenOnAnyAddress { get; set; } = true;
+
+    /// <summary>Largest gRPC message accepted (an image upload in one message).</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxReceiveMessageBytes { get; set; } = 64 * 1024 * 1024;
+}
+
+/// <summary>Where the other services are. Bound from <c>Landmark:Endpoints</c>; values are gRPC base URLs.</summary>
+public sealed class ServiceEndpointsOptions
+{
+    public const string SectionName = "Landmark:Endpoints";
+
+    public string Ingest { get; set; } = "http://localhost:8080";
+    public string Preprocess { get; set; } = "http://localhost:8080";
+    public string Embedder { get; set; } = "http://localhost:8080";
+    public string Retrieval { get; set; } = "http://localhost:8080";
+    public string Scorer { get; set; } = "http://localhost:8080";
+    public string Trainer { get; set; } = "http://localhost:8080";
+
+    /// <summary>Deadline for one internal call.</summary>
+    [Range(1, 3600)]
+    public int CallTimeoutSeconds { get; set; } = 30;
+}
+
+/// <summary>Authentication of upstream callers of the public API. Bound from <c>Landmark:Auth</c>.</summary>
+public sealed class AuthOptions
+{
+    public const string SectionName = "Landmark:Auth";
+
+    /// <summary>Metadata header that carries the key.</summary>
+    public const string ApiKeyHeader = "x-api-key";
+
+    /// <summary>When true, every public call must carry one of <see cref="ApiKeys"/>.</summary>
+    public bool Required { get; set; }
+
+    public List<string> ApiKeys { get; set; } = [];
+}

@@ -1,0 +1,70 @@
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Landmark.ServiceDefaults;
+
+/// <summary>MassTransit set-up shared by every service: transport by configuration, retries, error queues.</summary>
+public static class MessagingExtensions
+{
+    /// <summary>
+    /// Registers MassTransit with the consumers added by <paramref name="configureConsumers"/>, on the transport named
+    /// by <c>Landmark:Messaging:Transport</c>. Every receive endpoint retries with exponential back-off, then moves
+    /// the message to <c>&lt;queue&gt;_error</c> with the exception details in its headers.
+    /// </summary>
+    public static WebApplicationBuilder AddLandmarkMessaging(this WebApplicationBuilder builder,
+        Action<IBusRegistrationConfigurator> configureConsumers)
+    {
+        builder.Services.AddValidatedOptions<MessagingOptions>(builder.Configuration, MessagingOptions.SectionName);
+        var options = builder.Configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
+
+        builder.Services.AddMassTransit(x =>
+        {
+            x.SetKebabCaseEndpointNameFormatter();
+            configureConsumers(x);
+            x.AddConfigureEndpointsCallback((_, _, endpoint) =>
+            {
+                if (options.DelayedRedelivery)
+                {
+                    endpoint.UseDelayedRedelivery(r => r.Intervals(TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5)));
+                }
+                endpoint.UseMessageRetry(r => r.Exponential(options.RetryLimit,
+                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs),
+                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs * 64L),
+                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs)));
+                endpoint.PrefetchCount = options.PrefetchCount;
+                if (options.ConcurrencyLimit > 0)
+                {
+                    endpoint.ConcurrentMessageLimit = options.ConcurrencyLimit;
+                }
+            });
+
+            switch (options.Transport)
+            {
+                case MessagingTransport.InMemory:
+                    x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+                    break;
+                case MessagingTransport.RabbitMq:
+                    x.UsingRabbitMq((context, cfg) =>
+                    {
+                        var rabbit = options.RabbitMq;
+                        cfg.Host(rabbit.Host, (ushort)rabbit.Port, rabbit.VirtualHost, h =>
+                        {
+                            h.Username(rabbit.Username);
+                            h.Password(rabbit.Password);
+                        });
+                        if (options.DelayedRedelivery)
+                        {
+                            cfg.UseDelayedMessageScheduler();
+                        }
+                        cfg.ConfigureEndpoints(context);
+                    });
+                    break;
+                default:
+                    throw new InvalidOperationException($"Unknown messaging transport '{options.Transport}'.");
+            }
+        });
+        return builder;
+    }
+}

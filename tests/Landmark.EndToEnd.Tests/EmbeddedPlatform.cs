@@ -1,0 +1,82 @@
+using Microsoft.AspNetCore.Builder;
+using System.Globalization;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Landmark.Contracts.Api.V1;
+using Landmark.Platform;
+using Landmark.Testing;
+
+namespace Landmark.EndToEnd.Tests;
+
+/// <summary>An embedded platform on a free loopback port with its own data directory, plus clients over a real socket.</summary>
+public sealed class EmbeddedPlatform : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private EmbeddedPlatform(WebApplication app, GrpcChannel channel, string dataDirectory, int port)
+    {
+        _app = app;
+        Channel = channel;
+        DataDirectory = dataDirectory;
+        Port = port;
+        Ingest = new IngestService.IngestServiceClient(channel);
+        Recognition = new RecognitionService.RecognitionServiceClient(channel);
+        Evaluation = new EvaluationService.EvaluationServiceClient(channel);
+        Models = new ModelService.ModelServiceClient(channel);
+    }
+
+    public GrpcChannel Channel { get; }
+    public string DataDirectory { get; }
+    public int Port { get; }
+    public IngestService.IngestServiceClient Ingest { get; }
+    public RecognitionService.RecognitionServiceClient Recognition { get; }
+    public EvaluationService.EvaluationServiceClient Evaluation { get; }
+    public ModelService.ModelServiceClient Models { get; }
+
+    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, params string[] extraArgs)
+    {
+        var port = TestPaths.FreeTcpPort();
+        string[] args =
+        [
+            $"--{PlatformHost.DataDirectoryKey}={dataDirectory}",
+            string.Create(CultureInfo.InvariantCulture, $"--Landmark:Hosting:GrpcPort={port}"),
+            "--Landmark:Hosting:HttpPort=0",
+            "--Logging:LogLevel:Default=Warning",
+            .. extraArgs,
+        ];
+        var app = PlatformHost.Build(args);
+        await app.StartAsync();
+        var channel = GrpcChannel.ForAddress(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"),
+            new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+        return new EmbeddedPlatform(app, channel, dataDirectory, port);
+    }
+
+    /// <summary>Waits until every id is indexed or rejected.</summary>
+    public async Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var request = new GetImagesRequest();
+            request.ImageIds.AddRange(ids);
+            var records = (await Ingest.GetImagesAsync(request)).Records;
+            if (records.Count == ids.Count && records.All(r => r.Status is ImageStatus.Indexed or ImageStatus.Rejected))
+            {
+                return records;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"pipeline not finished after {timeout}: " +
+                    string.Join(", ", records.GroupBy(r => r.Status).Select(g => $"{g.Key}={g.Count()}")));
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
