@@ -1,0 +1,113 @@
+using Landmark.Embedding;
+using Landmark.Imaging;
+using Landmark.Onnx;
+using Landmark.Storage;
+using Landmark.Testing;
+using Microsoft.Extensions.Options;
+using SkiaSharp;
+using Xunit;
+
+namespace Landmark.Embedding.Tests;
+
+public sealed class BatchingEmbedderTests : IAsyncLifetime
+{
+    private static readonly ModelArtifact Baseline = BaselineModel.Build();
+    private readonly IOptions<EmbedderOptions> _options = Options.Create(new EmbedderOptions { MaxBatchSize = 8, MaxBatchDelayMs = 20 });
+    private BatchingEmbedder _embedder = null!;
+
+    public Task InitializeAsync()
+    {
+        _embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), _options);
+        _embedder.SwapModel(new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, _options.Value));
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _embedder.DisposeAsync();
+
+    private static byte[] Photo(int seed)
+    {
+        using var bitmap = new SKBitmap(200, 150);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            var random = new Random(seed);
+            canvas.Clear(new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256)));
+            using var paint = new SKPaint();
+            for (var i = 0; i < 12; i++)
+            {
+                paint.Color = new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
+                canvas.DrawRect(random.Next(200), random.Next(150), random.Next(10, 80), random.Next(10, 80), paint);
+            }
+        }
+        using var data = SKImage.FromBitmap(bitmap).Encode(SKEncodedImageFormat.Jpeg, 90);
+        return data.ToArray();
+    }
+
+    [Fact]
+    public async Task Concurrent_requests_share_batches_and_each_caller_gets_its_own_embedding()
+    {
+        var photos = Enumerable.Range(0, 24).Select(Photo).ToArray();
+        var alone = new List<float[]>();
+        foreach (var p in photos.Take(3))
+        {
+            alone.Add(await _embedder.EmbedAsync(p));
+        }
+        var before = _embedder.Batches;
+        var together = await Task.WhenAll(photos.Select(p => _embedder.EmbedAsync(p)));
+        Assert.True(_embedder.Batches - before < photos.Length, $"{_embedder.Batches - before} batches for {photos.Length} requests");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(alone[i].Length, together[i].Length);
+            for (var j = 0; j < alone[i].Length; j++)
+            {
+                Assert.Equal(alone[i][j], together[i][j], 1e-5);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_bad_image_fails_only_its_own_request()
+    {
+        var good = _embedder.EmbedAsync(Photo(1));
+        var bad = _embedder.EmbedAsync("definitely not an image"u8.ToArray());
+        var alsoGood = _embedder.EmbedAsync(Photo(2));
+        var error = await Assert.ThrowsAsync<ImageRejectedException>(() => bad);
+        Assert.Equal(RejectionCodes.UnsupportedFormat, error.Code);
+        Assert.Equal(Baseline.Manifest.Dimension, (await good).Length);
+        Assert.Equal(Baseline.Manifest.Dimension, (await alsoGood).Length);
+    }
+
+    [Fact]
+    public async Task Swapping_the_model_under_load_answers_every_request()
+    {
+        var other = BaselineModel.Build(new BaselineOptions { ColourWeight = 2, InputSize = 160 });
+        var photos = Enumerable.Range(0, 16).Select(Photo).ToArray();
+        var requests = photos.Select(p => _embedder.EmbedWithVersionAsync(p)).ToList();
+        _embedder.SwapModel(new OnnxEmbeddingModel(other.OnnxBytes, other.Manifest, _options.Value));
+        requests.AddRange(photos.Select(p => _embedder.EmbedWithVersionAsync(p)));
+        var results = await Task.WhenAll(requests);
+        Assert.All(results, r => Assert.Contains(r.ModelVersion, new[] { Baseline.Manifest.Version, other.Manifest.Version }));
+        Assert.Equal(other.Manifest.Version, (await _embedder.EmbedWithVersionAsync(photos[0])).ModelVersion);
+        Assert.Equal(other.Manifest.Version, _embedder.CurrentModel!.Version);
+    }
+
+    [Fact]
+    public async Task A_real_photo_is_closer_to_a_crop_of_itself_than_to_another_landmark()
+    {
+        var dataset = TestPaths.RequireLandmarksMini();
+        var lines = File.ReadAllLines(Path.Combine(dataset, "train.csv")).Skip(1).Select(l => l.Split(',')).ToArray();
+        var first = lines.First(l => l[1] == "1")[0];
+        var other = lines.First(l => l[1] == "9")[0];
+        string PathOf(string id) => Path.Combine(dataset, "images", "train", id[..1], id[1..2], id[2..3], id + ".jpg");
+        var bytes = await File.ReadAllBytesAsync(PathOf(first));
+        using var original = SKBitmap.Decode(bytes);
+        using var crop = new SKBitmap(original.Width * 9 / 10, original.Height * 9 / 10);
+        original.ExtractSubset(crop, new SKRectI(original.Width / 20, original.Height / 20, (original.Width / 20) + crop.Width, (original.Height / 20) + crop.Height));
+        using var cropData = SKImage.FromBitmap(crop).Encode(SKEncodedImageFormat.Jpeg, 85);
+
+        var a = await _embedder.EmbedAsync(bytes);
+        var b = await _embedder.EmbedAsync(cropData.ToArray());
+        var c = await _embedder.EmbedAsync(await File.ReadAllBytesAsync(PathOf(other)));
+        static double Dot(float[] x, float[] y) => x.Zip(y, (p, q) => (double)p * q).Sum();
+        Assert.True(Dot(a, b) > Dot(a, c), $"crop {Dot(a, b):F3} vs other landmark {Dot(a, c):F3}");
+    }
+}
