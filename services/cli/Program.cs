@@ -204,9 +204,9 @@ root.Subcommands.Add(models);
 
 try
 {
-    return await root.Parse(args).InvokeAsync();
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or RpcException)
+catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or RpcException or IOException or ArgumentException)
 {
     Console.Error.WriteLine($"error: {(ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message)}");
     return 1;
