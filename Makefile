@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run import evaluate recognize stats models bench clean
+.PHONY: help build test run import evaluate recognize stats models bench images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,27 @@ models: ## Models in the registry
 bench: ## Benchmarks (not part of `make test`): import images/s and recognition latency/throughput on a fresh data dir
 	rm -rf artifacts/bench-data
 	$(CLI) benchmark --dataset $(DATASET) --split $(SPLIT) --data artifacts/bench-data
+
+REGISTRY ?= landmark
+TAG ?= dev
+SERVICES := ingest preprocess trainer embedder retrieval scorer platform
+GPU_SERVICES := trainer embedder
+
+images: ## Build every container image (needs a Docker engine): CPU images, plus -gpu variants of trainer and embedder
+	@for s in $(SERVICES); do \
+	  echo "== $(REGISTRY)/landmark-$$s:$(TAG)"; \
+	  docker build -f services/$$s/Dockerfile -t $(REGISTRY)/landmark-$$s:$(TAG) . || exit 1; \
+	done
+	@for s in $(GPU_SERVICES); do \
+	  echo "== $(REGISTRY)/landmark-$$s:$(TAG)-gpu"; \
+	  docker build -f services/$$s/Dockerfile --build-arg VARIANT=gpu -t $(REGISTRY)/landmark-$$s:$(TAG)-gpu . || exit 1; \
+	done
+
+render: ## Render the kustomize overlays into artifacts/k8s (offline; needs kubectl)
+	mkdir -p artifacts/k8s
+	kubectl kustomize k8s/overlays/dev-cpu > artifacts/k8s/dev-cpu.yaml
+	kubectl kustomize k8s/overlays/prod-gpu > artifacts/k8s/prod-gpu.yaml
+	@echo "rendered to artifacts/k8s/"
 
 clean: ## Remove build output (keeps $(DATA)/)
 	$(DOTNET) clean Landmark.Services.sln -nologo >/dev/null; rm -rf artifacts

@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using k8s;
+using k8s.Models;
+using Landmark.Testing;
+
+namespace Landmark.Deployment.Tests;
+
+/// <summary>A custom resource (KEDA, Prometheus Operator) loaded without its CRD types.</summary>
+public sealed class CustomResource : IKubernetesObject<V1ObjectMeta>
+{
+    public string ApiVersion { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public V1ObjectMeta Metadata { get; set; } = new();
+    public Dictionary<string, object?> Spec { get; set; } = [];
+}
+
+/// <summary>Renders a kustomize overlay with <c>kubectl kustomize</c> and loads every object into typed models.</summary>
+public static class Kustomize
+{
+    private static readonly Dictionary<string, Type> CustomTypes = new()
+    {
+        ["keda.sh/v1alpha1/ScaledObject"] = typeof(CustomResource),
+        ["keda.sh/v1alpha1/TriggerAuthentication"] = typeof(CustomResource),
+        ["monitoring.coreos.com/v1/ServiceMonitor"] = typeof(CustomResource),
+    };
+
+    private static readonly Dictionary<string, IReadOnlyList<object>> Cache = [];
+
+    public static IReadOnlyList<object> Render(string overlay)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(overlay, out var cached))
+            {
+                return cached;
+            }
+            var path = Path.Combine(TestPaths.RepoRoot, "k8s", "overlays", overlay);
+            var info = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add("kustomize");
+            info.ArgumentList.Add(path);
+            Process process;
+            try
+            {
+                process = Process.Start(info)!;
+            }
+            catch (System.ComponentModel.Win32Exception ex)
+            {
+                throw new InvalidOperationException("kubectl (with its built-in kustomize) is needed to render k8s/overlays; install kubectl.", ex);
+            }
+            using (process)
+            {
+                var stdout = process.StandardOutput.ReadToEndAsync();
+                var stderr = process.StandardError.ReadToEndAsync();
+                process.WaitForExit();
+                if (process.ExitCode != 0)
+                {
+                    throw new InvalidOperationException($"kubectl kustomize {path} failed: {stderr.Result}");
+                }
+                var objects = KubernetesYaml.LoadAllFromString(stdout.Result, CustomTypes);
+                Cache[overlay] = objects;
+                return objects;
+            }
+        }
+    }
+}

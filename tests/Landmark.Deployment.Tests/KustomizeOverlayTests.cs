@@ -1,0 +1,218 @@
+using k8s.Models;
+using Landmark.Contracts.Messages;
+using Xunit;
+
+namespace Landmark.Deployment.Tests;
+
+public class KustomizeOverlayTests
+{
+    public static TheoryData<string> Overlays => new() { "dev-cpu", "prod-gpu" };
+
+    private static readonly string[] PlatformServices = ["ingest", "preprocess", "trainer", "embedder", "retrieval", "scorer"];
+
+    private static IEnumerable<V1Deployment> Platform(string overlay) =>
+        Kustomize.Render(overlay).OfType<V1Deployment>().Where(d => d.Metadata.Name.StartsWith("landmark-", StringComparison.Ordinal));
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_service_is_rendered_as_a_deployment_and_a_service(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        foreach (var name in PlatformServices)
+        {
+            Assert.Single(objects.OfType<V1Deployment>(), d => d.Metadata.Name == $"landmark-{name}");
+            Assert.Single(objects.OfType<V1Service>(), s => s.Metadata.Name == $"landmark-{name}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_container_has_cpu_and_memory_requests_and_limits(string overlay)
+    {
+        foreach (var d in Kustomize.Render(overlay).OfType<V1Deployment>())
+        {
+            foreach (var c in d.Spec.Template.Spec.Containers)
+            {
+                foreach (var key in new[] { "cpu", "memory" })
+                {
+                    Assert.True(c.Resources?.Requests?.ContainsKey(key) == true, $"{d.Metadata.Name}/{c.Name} has no {key} request");
+                    Assert.True(c.Resources?.Limits?.ContainsKey(key) == true, $"{d.Metadata.Name}/{c.Name} has no {key} limit");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_pod_runs_as_non_root_without_privilege_escalation(string overlay)
+    {
+        foreach (var d in Kustomize.Render(overlay).OfType<V1Deployment>())
+        {
+            var pod = d.Spec.Template.Spec;
+            Assert.True(pod.SecurityContext?.RunAsNonRoot == true, $"{d.Metadata.Name} may run as root");
+            Assert.NotEqual(0, pod.SecurityContext?.RunAsUser ?? 0);
+            foreach (var c in pod.Containers)
+            {
+                Assert.False(c.SecurityContext?.AllowPrivilegeEscalation ?? true, $"{d.Metadata.Name}/{c.Name} allows privilege escalation");
+                Assert.Contains("ALL", c.SecurityContext?.Capabilities?.Drop ?? []);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Platform_containers_have_a_read_only_root_and_a_writable_tmp(string overlay)
+    {
+        foreach (var d in Platform(overlay))
+        {
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.True(c.SecurityContext?.ReadOnlyRootFilesystem == true, $"{d.Metadata.Name} root filesystem is writable");
+            var tmp = Assert.Single(c.VolumeMounts, m => m.MountPath == "/tmp");
+            Assert.Contains(d.Spec.Template.Spec.Volumes, v => v.Name == tmp.Name && v.EmptyDir is not null);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Probes_use_grpc_health_on_the_configured_grpc_port_and_http_health_on_the_metrics_port(string overlay)
+    {
+        var config = Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config");
+        var grpcPort = int.Parse(config.Data["Landmark__Hosting__GrpcPort"], System.Globalization.CultureInfo.InvariantCulture);
+        var httpPort = int.Parse(config.Data["Landmark__Hosting__HttpPort"], System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var d in Platform(overlay))
+        {
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.Contains(c.Ports, p => p.Name == "grpc" && p.ContainerPort == grpcPort);
+            Assert.Contains(c.Ports, p => p.Name == "http-metrics" && p.ContainerPort == httpPort);
+            Assert.Equal(grpcPort, c.ReadinessProbe?.Grpc?.Port);
+            Assert.Equal(grpcPort, c.StartupProbe?.Grpc?.Port);
+            Assert.Equal("/healthz", c.LivenessProbe?.HttpGet?.Path);
+            Assert.Equal("http-metrics", c.LivenessProbe?.HttpGet?.Port.Value);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Services_select_their_pods_and_target_named_container_ports(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        foreach (var s in objects.OfType<V1Service>())
+        {
+            var pods = objects.OfType<V1Deployment>().Where(d => s.Spec.Selector.All(kv => d.Spec.Template.Metadata.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value)).ToList();
+            Assert.True(pods.Count == 1, $"service {s.Metadata.Name} selects {pods.Count} deployments");
+            foreach (var port in s.Spec.Ports.Where(p => p.TargetPort is not null))
+            {
+                var target = port.TargetPort.Value;
+                Assert.Contains(pods[0].Spec.Template.Spec.Containers.SelectMany(c => c.Ports ?? []),
+                    p => p.Name == target || p.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture) == target);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Service_endpoints_in_the_config_name_rendered_services_on_the_grpc_port(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config");
+        var endpoints = config.Data.Where(kv => kv.Key.StartsWith("Landmark__Endpoints__", StringComparison.Ordinal) && kv.Key != "Landmark__Endpoints__CallTimeoutSeconds").ToList();
+        Assert.Equal(6, endpoints.Count);
+        foreach (var (_, url) in endpoints)
+        {
+            var uri = new Uri(url);
+            var service = Assert.Single(objects.OfType<V1Service>(), s => s.Metadata.Name == uri.Host);
+            Assert.Contains(service.Spec.Ports, p => p.Port == uri.Port && p.Name == "grpc");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_referenced_secret_and_config_map_exists_with_the_key(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        var secrets = objects.OfType<V1Secret>().ToDictionary(s => s.Metadata.Name, s => (s.StringData?.Keys ?? []).Concat(s.Data?.Keys ?? []).ToHashSet());
+        var configMaps = objects.OfType<V1ConfigMap>().Select(c => c.Metadata.Name).ToHashSet();
+        foreach (var d in objects.OfType<V1Deployment>())
+        {
+            foreach (var c in d.Spec.Template.Spec.Containers)
+            {
+                foreach (var env in c.Env ?? [])
+                {
+                    if (env.ValueFrom?.SecretKeyRef is { } secretRef)
+                    {
+                        Assert.True(secrets.TryGetValue(secretRef.Name, out var keys), $"{d.Metadata.Name}: secret {secretRef.Name} is not rendered");
+                        Assert.True(keys!.Contains(secretRef.Key) || secretRef.Optional == true, $"{d.Metadata.Name}: secret {secretRef.Name} has no key {secretRef.Key}");
+                    }
+                }
+                foreach (var from in c.EnvFrom ?? [])
+                {
+                    if (from.ConfigMapRef is { } cm)
+                    {
+                        Assert.Contains(cm.Name, configMaps);
+                    }
+                }
+            }
+        }
+        foreach (var auth in objects.OfType<CustomResource>().Where(r => r.Kind == "TriggerAuthentication"))
+        {
+            var refs = (System.Collections.IEnumerable)auth.Spec["secretTargetRef"]!;
+            foreach (Dictionary<object, object> r in refs)
+            {
+                Assert.True(secrets.TryGetValue((string)r["name"], out var keys) && keys.Contains((string)r["key"]), $"trigger authentication needs {r["name"]}/{r["key"]}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Disruption_budgets_select_deployments(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        foreach (var pdb in objects.OfType<V1PodDisruptionBudget>())
+        {
+            Assert.Contains(objects.OfType<V1Deployment>(), d => pdb.Spec.Selector.MatchLabels.All(kv => d.Spec.Template.Metadata.Labels.TryGetValue(kv.Key, out var v) && v == kv.Value));
+        }
+    }
+
+    [Fact]
+    public void Production_runs_trainer_and_embedder_on_the_gpu_pool_and_nothing_else()
+    {
+        foreach (var d in Platform("prod-gpu"))
+        {
+            var pod = d.Spec.Template.Spec;
+            var limits = pod.Containers[0].Resources.Limits;
+            var wantsGpu = d.Metadata.Name is "landmark-trainer" or "landmark-embedder";
+            Assert.Equal(wantsGpu, limits.ContainsKey("nvidia.com/gpu"));
+            if (wantsGpu)
+            {
+                Assert.Equal("1", limits["nvidia.com/gpu"].ToString());
+                Assert.Equal("true", pod.NodeSelector["nvidia.com/gpu.present"]);
+                Assert.Contains(pod.Tolerations, t => t.Key == "nvidia.com/gpu" && t.Effect == "NoSchedule");
+                Assert.EndsWith("-gpu", pod.Containers[0].Image, StringComparison.Ordinal);
+                Assert.Contains(pod.Containers[0].Env, e => e.Name == "Landmark__Embedder__UseCuda" && e.Value == "true");
+            }
+        }
+        Assert.All(Platform("dev-cpu"), d => Assert.False(d.Spec.Template.Spec.Containers[0].Resources.Limits.ContainsKey("nvidia.com/gpu")));
+    }
+
+    [Fact]
+    public void Production_scales_queue_workers_with_keda_on_their_queues_and_the_api_tier_with_hpa()
+    {
+        var objects = Kustomize.Render("prod-gpu");
+        var deployments = objects.OfType<V1Deployment>().Select(d => d.Metadata.Name).ToHashSet();
+        var scaled = objects.OfType<CustomResource>().Where(r => r.Kind == "ScaledObject").ToList();
+        Assert.Equal(["landmark-embedder", "landmark-preprocess"], scaled.Select(s => s.Metadata.Name).Order(StringComparer.Ordinal));
+        foreach (var s in scaled)
+        {
+            var target = (Dictionary<object, object>)s.Spec["scaleTargetRef"]!;
+            Assert.Contains((string)target["name"], deployments);
+            var trigger = (Dictionary<object, object>)((List<object>)s.Spec["triggers"]!)[0];
+            Assert.Equal("rabbitmq", trigger["type"]);
+            var queue = (string)((Dictionary<object, object>)trigger["metadata"])["queueName"];
+            Assert.Contains(queue, QueueNames.All);
+        }
+        var hpas = objects.OfType<V2HorizontalPodAutoscaler>().ToList();
+        Assert.Equal(["landmark-ingest", "landmark-scorer"], hpas.Select(h => h.Spec.ScaleTargetRef.Name).Order(StringComparer.Ordinal));
+        Assert.Single(objects.OfType<CustomResource>(), r => r.Kind == "ServiceMonitor");
+    }
+}
