@@ -73,6 +73,12 @@ public sealed class ImageIngestor(
         if (catalog.Get(imageId) is { } known)
         {
             Duplicates.Add(1);
+            if (!known.IsTerminal)
+            {
+                // A retry of an upload whose event may never have left (broker down): publish again. Consumers are
+                // idempotent, so a second event for an image that is on its way costs a little work and nothing else.
+                await PublishAsync(known, cancellationToken);
+            }
             return (known, true);
         }
 

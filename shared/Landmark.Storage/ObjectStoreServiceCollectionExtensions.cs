@@ -28,6 +28,10 @@ public static class ObjectStoreServiceCollectionExtensions
                 _ => throw new InvalidOperationException($"Unknown storage provider '{options.Value.Provider}'."),
             };
         });
+        if (!services.Any(d => d.ImplementationType == typeof(BucketInitializer)))
+        {
+            services.AddHostedService<BucketInitializer>();
+        }
         return services;
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Landmark.Storage;
 using Landmark.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,11 +6,7 @@ using Xunit;
 
 namespace Landmark.Storage.IntegrationTests;
 
-/// <summary>
-/// A real S3 endpoint: the one in S3_ENDPOINT / S3_ACCESS_KEY / S3_SECRET_KEY (as .ci/run starts it), else Ceph radosgw
-/// started here with tools/s3-server/start.sh (installs Debian's packages when missing; needs root). Fails — never
-/// skips — when neither is possible.
-/// </summary>
+/// <summary>The real S3 server of <see cref="S3TestServer"/> with a bucket prefix unique to this run.</summary>
 public sealed class S3Server : IAsyncLifetime
 {
     public string Endpoint { get; private set; } = "";
@@ -23,29 +18,10 @@ public sealed class S3Server : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        if (Environment.GetEnvironmentVariable("S3_ENDPOINT") is { Length: > 0 } endpoint)
-        {
-            Endpoint = endpoint;
-            AccessKey = Environment.GetEnvironmentVariable("S3_ACCESS_KEY") ?? "";
-            SecretKey = Environment.GetEnvironmentVariable("S3_SECRET_KEY") ?? "";
-            return Task.CompletedTask;
-        }
-        var script = Path.Combine(TestPaths.RepoRoot, "tools", "s3-server", "start.sh");
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(script);
-        info.ArgumentList.Add(Path.Combine(Path.GetTempPath(), "landmark-s3-tests"));
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)) || process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"Could not start the S3 server with {script}:\n{stderr.Result}");
-        }
-        var env = stdout.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2))
-            .Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-        Endpoint = env["S3_ENDPOINT"];
-        AccessKey = env["S3_ACCESS_KEY"];
-        SecretKey = env["S3_SECRET_KEY"];
+        var server = S3TestServer.Ensure();
+        Endpoint = server.Endpoint;
+        AccessKey = server.AccessKey;
+        SecretKey = server.SecretKey;
         return Task.CompletedTask;
     }
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using Landmark.Testing;
 
-namespace Landmark.Distributed.IntegrationTests;
+namespace Landmark.Testing;
 
 /// <summary>
 /// A real RabbitMQ broker: the one named by RABBITMQ_HOST / RABBITMQ_PORT (as .ci/run starts it), else one started
@@ -82,6 +81,26 @@ public sealed class RabbitMqBroker
             .ToDictionary(p => p[0], p => int.Parse(p[^1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Restarts the broker application (every connection drops; durable queues and persistent messages stay).</summary>
+    public void Restart(TimeSpan downtime)
+    {
+        if (Node is null)
+        {
+            throw new InvalidOperationException("The broker cannot be restarted from here (no RABBITMQ_NODE).");
+        }
+        var (code, _, stderr) = Run("rabbitmqctl", "-q", "-n", Node, "stop_app");
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"rabbitmqctl stop_app failed: {stderr}");
+        }
+        Thread.Sleep(downtime);
+        (code, _, stderr) = Run("rabbitmqctl", "-q", "-n", Node, "start_app");
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"rabbitmqctl start_app failed: {stderr}");
+        }
+    }
+
     public void DeleteVirtualHost(string virtualHost)
     {
         if (Node is not null && virtualHost != "/")
@@ -90,7 +109,7 @@ public sealed class RabbitMqBroker
         }
     }
 
-    private static (int Code, string Stdout, string Stderr) Run(string file, params string[] args)
+    internal static (int Code, string Stdout, string Stderr) Run(string file, params string[] args)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args)

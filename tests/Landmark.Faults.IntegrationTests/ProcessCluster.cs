@@ -1,0 +1,145 @@
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Internal.V1;
+using Landmark.Testing;
+
+namespace Landmark.Faults.IntegrationTests;
+
+/// <summary>
+/// The distributed platform as six OS processes on loopback: RabbitMQ (own virtual host), S3 (own bucket prefix),
+/// the embedded index in a directory of its own. One instance per test.
+/// </summary>
+public sealed class ProcessCluster : IAsyncDisposable
+{
+    public static readonly string[] ServiceNames = ["ingest", "preprocess", "trainer", "embedder", "retrieval", "scorer"];
+
+    private readonly TempDirectory _work = TestPaths.CreateTempDirectory("landmark-faults");
+
+    /// <summary>Service logs, kept after the test under artifacts/test-logs/.</summary>
+    public string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(TestPaths.RepoRoot, "artifacts", "test-logs",
+        "faults-" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
+    private readonly Dictionary<string, ServiceProcess> _services = [];
+    private GrpcChannel? _ingestChannel;
+    private GrpcChannel? _retrievalChannel;
+
+    private ProcessCluster(RabbitMqBroker broker, S3TestServer s3, string virtualHost)
+    {
+        Broker = broker;
+        S3 = s3;
+        VirtualHost = virtualHost;
+    }
+
+    public RabbitMqBroker Broker { get; }
+    public S3TestServer S3 { get; }
+    public string VirtualHost { get; }
+    public IngestService.IngestServiceClient Ingest { get; private set; } = null!;
+    public RetrievalService.RetrievalServiceClient Retrieval { get; private set; } = null!;
+    public ServiceProcess this[string service] => _services[service];
+
+    public static async Task<ProcessCluster> StartAsync()
+    {
+        var broker = RabbitMqBroker.Ensure();
+        var cluster = new ProcessCluster(broker, S3TestServer.Ensure(), broker.CreateVirtualHost());
+        await cluster.StartServicesAsync();
+        return cluster;
+    }
+
+    private async Task StartServicesAsync()
+    {
+        var ports = ServiceNames.ToDictionary(s => s, _ => TestPaths.FreeTcpPort());
+        string Url(string s) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ports[s]}");
+        var prefix = "f" + Guid.NewGuid().ToString("N")[..8] + "-";
+        string[] common =
+        [
+            "--Landmark:Hosting:ListenOnAnyAddress=false",
+            "--Landmark:Messaging:Transport=RabbitMq",
+            $"--Landmark:Messaging:RabbitMq:Host={Broker.Host}",
+            string.Create(CultureInfo.InvariantCulture, $"--Landmark:Messaging:RabbitMq:Port={Broker.Port}"),
+            $"--Landmark:Messaging:RabbitMq:VirtualHost={VirtualHost}",
+            $"--Landmark:Messaging:RabbitMq:Username={Broker.User}",
+            $"--Landmark:Messaging:RabbitMq:Password={Broker.Password}",
+            "--Landmark:Messaging:RetryLimit=8",
+            "--Landmark:Storage:Provider=S3",
+            $"--Landmark:Storage:S3:Endpoint={S3.Endpoint}",
+            $"--Landmark:Storage:S3:AccessKey={S3.AccessKey}",
+            $"--Landmark:Storage:S3:SecretKey={S3.SecretKey}",
+            $"--Landmark:Storage:S3:BucketPrefix={prefix}",
+            "--Landmark:Storage:S3:MaxAttempts=4",
+            "--Landmark:Index:Provider=Embedded",
+            $"--Landmark:Index:Embedded:Path={Path.Combine(_work.Path, "index")}",
+            $"--Landmark:Endpoints:Ingest={Url("ingest")}",
+            $"--Landmark:Endpoints:Embedder={Url("embedder")}",
+            $"--Landmark:Endpoints:Retrieval={Url("retrieval")}",
+            $"--Landmark:Endpoints:Trainer={Url("trainer")}",
+            "--Logging:LogLevel:Default=Warning",
+        ];
+        foreach (var name in ServiceNames)
+        {
+            _services[name] = new ServiceProcess(name, ports[name], LogDirectory, common);
+        }
+        // Storage buckets and the model registry are created by the first services; start them in dependency order.
+        foreach (var name in ServiceNames)
+        {
+            await _services[name].StartAsync();
+        }
+        _ingestChannel = GrpcChannel.ForAddress(Url("ingest"), new GrpcChannelOptions { MaxSendMessageSize = 64 << 20 });
+        _retrievalChannel = GrpcChannel.ForAddress(Url("retrieval"));
+        Ingest = new IngestService.IngestServiceClient(_ingestChannel);
+        Retrieval = new RetrievalService.RetrievalServiceClient(_retrievalChannel);
+    }
+
+    /// <summary>Uploads one image, retrying while the platform is degraded (as an upstream caller would).</summary>
+    public async Task<(string ImageId, int Attempts)> UploadWithRetryAsync(byte[] bytes, ImageMetadata metadata, TimeSpan giveUpAfter)
+    {
+        var deadline = DateTime.UtcNow + giveUpAfter;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var response = await Ingest.UploadImageAsync(new UploadImageRequest { Metadata = metadata, Content = ByteString.CopyFrom(bytes) },
+                    deadline: DateTime.UtcNow.AddSeconds(30));
+                return (response.ImageId, attempt);
+            }
+            catch (RpcException ex) when (ex.StatusCode != StatusCode.InvalidArgument && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(Math.Min(2000, 100 * attempt));
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var request = new GetImagesRequest();
+            request.ImageIds.AddRange(ids);
+            var records = (await Ingest.GetImagesAsync(request)).Records;
+            if (records.Count == ids.Count && records.All(r => r.Status is ImageStatus.Indexed or ImageStatus.Rejected))
+            {
+                return records;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"pipeline not finished after {timeout}: {records.Count}/{ids.Count} known, " +
+                    string.Join(", ", records.GroupBy(r => r.Status).Select(g => $"{g.Key}={g.Count()}")) + $"; logs in {LogDirectory}");
+            }
+            await Task.Delay(250);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _ingestChannel?.Dispose();
+        _retrievalChannel?.Dispose();
+        foreach (var s in _services.Values.Reverse())
+        {
+            await s.DisposeAsync();
+        }
+        Broker.DeleteVirtualHost(VirtualHost);
+        _work.Dispose();
+    }
+}
