@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run import evaluate recognize stats models bench images render clean
+.PHONY: help build test run up down import evaluate recognize stats models bench images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ test: ## Run every test (unit, integration with real RabbitMQ and S3, end-to-end
 
 run: ## Run the whole platform in one process (gRPC on localhost:8080, data in $(DATA)/)
 	$(DOTNET) run --project services/platform/Landmark.Platform.csproj -c Release -- --Landmark:DataDirectory=$(abspath $(DATA))
+
+up: ## Distributed mode on this machine: RabbitMQ + S3 server + the six services as separate processes
+	tools/up.sh
+
+down: ## Stop what `make up` started
+	tools/down.sh
 
 import: ## Import DATASET into the gallery (embedded, or SERVER=host:port)
 	$(CLI) import --dataset $(DATASET) $(CLI_ARGS)

@@ -15,15 +15,31 @@ public sealed class LandmarkConnection : IAsyncDisposable
     public const string ServerVariable = "LANDMARK_SERVER";
     public const string ApiKeyVariable = "LANDMARK_API_KEY";
 
-    private readonly GrpcChannel _channel;
+    /// <summary>In the distributed mode the public API is served by three services; these variables name each one
+    /// (each defaults to --server / LANDMARK_SERVER).</summary>
+    public const string IngestServerVariable = "LANDMARK_INGEST_SERVER";
+    public const string ScorerServerVariable = "LANDMARK_SCORER_SERVER";
+    public const string TrainerServerVariable = "LANDMARK_TRAINER_SERVER";
+
+    private readonly List<GrpcChannel> _channels = [];
     private readonly WebApplication? _embedded;
 
-    private LandmarkConnection(GrpcChannel channel, WebApplication? embedded, string description)
+    private LandmarkConnection(string ingest, string scorer, string trainer, WebApplication? embedded, string description)
     {
-        _channel = channel;
         _embedded = embedded;
         Description = description;
-        var invoker = channel.Intercept(metadata =>
+        Ingest = new IngestService.IngestServiceClient(Invoker(ingest));
+        var scorerInvoker = Invoker(scorer);
+        Recognition = new RecognitionService.RecognitionServiceClient(scorerInvoker);
+        Evaluation = new EvaluationService.EvaluationServiceClient(scorerInvoker);
+        Models = new ModelService.ModelServiceClient(Invoker(trainer));
+    }
+
+    private CallInvoker Invoker(string address)
+    {
+        var channel = CreateChannel(address);
+        _channels.Add(channel);
+        return channel.Intercept(metadata =>
         {
             if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key)
             {
@@ -31,10 +47,6 @@ public sealed class LandmarkConnection : IAsyncDisposable
             }
             return metadata;
         });
-        Ingest = new IngestService.IngestServiceClient(invoker);
-        Recognition = new RecognitionService.RecognitionServiceClient(invoker);
-        Evaluation = new EvaluationService.EvaluationServiceClient(invoker);
-        Models = new ModelService.ModelServiceClient(invoker);
     }
 
     public string Description { get; }
@@ -46,10 +58,14 @@ public sealed class LandmarkConnection : IAsyncDisposable
     public static async Task<LandmarkConnection> OpenAsync(string? server, string dataDirectory, CancellationToken cancellationToken)
     {
         server ??= Environment.GetEnvironmentVariable(ServerVariable);
-        if (!string.IsNullOrWhiteSpace(server))
+        var ingest = Environment.GetEnvironmentVariable(IngestServerVariable) ?? server;
+        var scorer = Environment.GetEnvironmentVariable(ScorerServerVariable) ?? server;
+        var trainer = Environment.GetEnvironmentVariable(TrainerServerVariable) ?? server;
+        if (!string.IsNullOrWhiteSpace(ingest) && !string.IsNullOrWhiteSpace(scorer) && !string.IsNullOrWhiteSpace(trainer))
         {
-            var address = server.Contains("://", StringComparison.Ordinal) ? server : "http://" + server;
-            return new LandmarkConnection(CreateChannel(address), null, $"server {address}");
+            static string Url(string a) => a.Contains("://", StringComparison.Ordinal) ? a : "http://" + a;
+            return new LandmarkConnection(Url(ingest), Url(scorer), Url(trainer), null,
+                ingest == scorer && scorer == trainer ? $"server {Url(ingest)}" : $"ingest {Url(ingest)}, scorer {Url(scorer)}, trainer {Url(trainer)}");
         }
 
         var port = FreePort();
@@ -63,7 +79,7 @@ public sealed class LandmarkConnection : IAsyncDisposable
         ]);
         await app.StartAsync(cancellationToken);
         var embeddedAddress = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");
-        return new LandmarkConnection(CreateChannel(embeddedAddress), app, $"embedded platform (data in {Path.GetFullPath(dataDirectory)})");
+        return new LandmarkConnection(embeddedAddress, embeddedAddress, embeddedAddress, app, $"embedded platform (data in {Path.GetFullPath(dataDirectory)})");
     }
 
     private static GrpcChannel CreateChannel(string address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
@@ -81,7 +97,10 @@ public sealed class LandmarkConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _channel.Dispose();
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
         if (_embedded is not null)
         {
             await _embedded.StopAsync();

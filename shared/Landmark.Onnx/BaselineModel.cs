@@ -107,7 +107,6 @@ public static class BaselineModel
             OutputName = OutputName,
             InputSize = s,
             Dimension = dimension,
-            CreatedAt = DateTimeOffset.UnixEpoch,
         };
         return new ModelArtifact(bytes, manifest);
     }
