@@ -25,10 +25,7 @@ public static class EmbedderModule
     }
 
     public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<EmbedConsumer>(c => c.Options<BatchOptions>(o => o
-                .SetMessageLimit(16)
-                .SetTimeLimit(TimeSpan.FromMilliseconds(50))
-                .SetConcurrencyLimit(2)))
+        bus.AddConsumer<EmbedConsumer>(c => c.ConcurrentMessageLimit = EmbedConsumer.ConcurrentMessages)
             .Endpoint(e => e.Name = QueueNames.Embed);
 
     public static WebApplication MapEmbedder(this WebApplication app)

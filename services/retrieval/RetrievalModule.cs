@@ -19,10 +19,7 @@ public static class RetrievalModule
     }
 
     public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<IndexConsumer>(c => c.Options<BatchOptions>(o => o
-                .SetMessageLimit(32)
-                .SetTimeLimit(TimeSpan.FromMilliseconds(100))
-                .SetConcurrencyLimit(1)))
+        bus.AddConsumer<IndexConsumer>(c => c.ConcurrentMessageLimit = IndexConsumer.ConcurrentMessages)
             .Endpoint(e => e.Name = QueueNames.Index);
 
     public static WebApplication MapRetrieval(this WebApplication app)

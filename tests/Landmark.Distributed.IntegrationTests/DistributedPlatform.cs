@@ -29,6 +29,9 @@ public sealed class DistributedPlatform : IAsyncLifetime
     public IngestService.IngestServiceClient Ingest { get; private set; } = null!;
     public RecognitionService.RecognitionServiceClient Recognition { get; private set; } = null!;
 
+    /// <summary>The service hosts (ingest, preprocess, trainer, embedder, retrieval, scorer).</summary>
+    public IReadOnlyList<WebApplication> Hosts => _hosts;
+
     public async Task InitializeAsync()
     {
         Broker = RabbitMqBroker.Ensure();
@@ -55,6 +58,8 @@ public sealed class DistributedPlatform : IAsyncLifetime
             $"--Landmark:Messaging:RabbitMq:VirtualHost={VirtualHost}",
             $"--Landmark:Messaging:RabbitMq:Username={Broker.User}",
             $"--Landmark:Messaging:RabbitMq:Password={Broker.Password}",
+            "--Landmark:Messaging:RetryLimit=2",
+            "--Landmark:Messaging:RetryInitialDelayMs=50",
             "--Landmark:Storage:Provider=Local",
             $"--Landmark:Storage:Local:Root={Path.Combine(_data.Path, "objects")}",
             "--Landmark:Index:Provider=Embedded",
