@@ -88,26 +88,8 @@ public sealed class DistributedPlatform : IAsyncLifetime
         Recognition = new RecognitionService.RecognitionServiceClient(ScorerChannel);
     }
 
-    public async Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var request = new GetImagesRequest();
-            request.ImageIds.AddRange(ids);
-            var records = (await Ingest.GetImagesAsync(request)).Records;
-            if (records.Count == ids.Count && records.All(r => r.Status is ImageStatus.Indexed or ImageStatus.Rejected))
-            {
-                return records;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"pipeline not finished after {timeout}: " +
-                    string.Join(", ", records.GroupBy(r => r.Status).Select(g => $"{g.Key}={g.Count()}")));
-            }
-            await Task.Delay(200);
-        }
-    }
+    public Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout) =>
+        Pipeline.WaitAsync(Ingest, ids, timeout);
 
     public async Task DisposeAsync()
     {
