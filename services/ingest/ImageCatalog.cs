@@ -110,6 +110,27 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
 
     public CatalogRecord? Get(string imageId) => _records.GetValueOrDefault(imageId);
 
+    /// <summary>The current record. Terminal records come from memory; others are re-read from storage, since with
+    /// several ingest replicas another one may have moved the image on (catalog updates are applied by one replica).</summary>
+    public async Task<CatalogRecord?> GetFreshAsync(string imageId, CancellationToken cancellationToken)
+    {
+        if (_records.TryGetValue(imageId, out var cached) && cached.IsTerminal)
+        {
+            return cached;
+        }
+        var bytes = await store.TryGetBytesAsync(Buckets.Catalog, ImagesPrefix + imageId + ".json", cancellationToken);
+        if (bytes is null)
+        {
+            return cached;
+        }
+        var record = JsonSerializer.Deserialize<CatalogRecord>(bytes, Json);
+        if (record is not null)
+        {
+            _records[imageId] = record;
+        }
+        return record;
+    }
+
     public IEnumerable<CatalogRecord> All => _records.Values;
 
     /// <summary>Adds a new record; returns the existing one (and changes nothing) when the image is known.</summary>
@@ -119,7 +140,7 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
         await gate.WaitAsync(cancellationToken);
         try
         {
-            if (_records.TryGetValue(record.ImageId, out var existing))
+            if (await GetFreshAsync(record.ImageId, cancellationToken) is { } existing)
             {
                 return (existing, false);
             }
@@ -139,7 +160,7 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
         await gate.WaitAsync(cancellationToken);
         try
         {
-            if (!_records.TryGetValue(imageId, out var current))
+            if (await GetFreshAsync(imageId, cancellationToken) is not { } current)
             {
                 return null;
             }

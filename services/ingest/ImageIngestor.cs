@@ -70,7 +70,7 @@ public sealed class ImageIngestor(
         }
 
         var imageId = ContentHash.Sha256Hex(content.Span);
-        if (catalog.Get(imageId) is { } known)
+        if (await catalog.GetFreshAsync(imageId, cancellationToken) is { } known)
         {
             Duplicates.Add(1);
             if (!known.IsTerminal)

@@ -125,7 +125,7 @@ public sealed class IngestApi(
             {
                 progress.Errors.Add(error);
             }
-            var (indexed, rejected) = Count(ids);
+            var (indexed, rejected) = await CountAsync(ids, ct);
             progress.Indexed = indexed;
             progress.Rejected = rejected;
             progress.ImagesPerSecond = (indexed + rejected) / Math.Max(stopwatch.Elapsed.TotalSeconds, 1e-3);
@@ -146,13 +146,8 @@ public sealed class IngestApi(
     {
         await catalog.Loaded;
         var response = new GetImagesResponse();
-        foreach (var id in request.ImageIds)
-        {
-            if (catalog.Get(id) is { } record)
-            {
-                response.Records.Add(ToProto(record));
-            }
-        }
+        var records = await Task.WhenAll(request.ImageIds.Distinct().Select(id => catalog.GetFreshAsync(id, context.CancellationToken)));
+        response.Records.AddRange(records.OfType<CatalogRecord>().Select(ToProto));
         return response;
     }
 
@@ -234,12 +229,12 @@ public sealed class IngestApi(
         }
     }
 
-    private (int Indexed, int Rejected) Count(IEnumerable<string> ids)
+    private async Task<(int Indexed, int Rejected)> CountAsync(IEnumerable<string> ids, CancellationToken ct)
     {
         int indexed = 0, rejected = 0;
         foreach (var id in ids)
         {
-            switch (catalog.Get(id)?.Status)
+            switch ((await catalog.GetFreshAsync(id, ct))?.Status)
             {
                 case CatalogStatus.Indexed: indexed++; break;
                 case CatalogStatus.Rejected: rejected++; break;
