@@ -1,0 +1,123 @@
+using System.ComponentModel.DataAnnotations;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Landmark.Training;
+
+public enum BackboneFamily
+{
+    /// <summary>ResNet-style: a stem, then stages of basic blocks.</summary>
+    ResNet,
+    /// <summary>MobileNetV2-style: a stem, then stages of inverted residuals.</summary>
+    MobileNet,
+}
+
+/// <summary>Width and depth of a backbone, so one code path trains a small CPU model and a large GPU one.</summary>
+public sealed class BackboneOptions
+{
+    public BackboneFamily Family { get; set; } = BackboneFamily.ResNet;
+
+    /// <summary>Output channels of each stage (each stage after the first halves the resolution).</summary>
+    [MinLength(1)]
+    public int[] Widths { get; set; } = [32, 64, 128, 256];
+
+    /// <summary>Blocks per stage (same length as <see cref="Widths"/>).</summary>
+    [MinLength(1)]
+    public int[] Depths { get; set; } = [1, 1, 1, 1];
+
+    /// <summary>MobileNet expansion factor.</summary>
+    [Range(1, 8)]
+    public int Expansion { get; set; } = 4;
+
+    /// <summary>Stem channels.</summary>
+    [Range(8, 256)]
+    public int StemWidth { get; set; } = 24;
+}
+
+/// <summary>A convolutional backbone: [N,3,H,W] → [N,C,H/32,W/32].</summary>
+public sealed class Backbone : nn.Module<Tensor, Tensor>
+{
+    internal readonly ConvBn stem;
+    internal readonly nn.Module<Tensor, Tensor>[] blocks;
+    private readonly TorchSharp.Modules.ModuleList<nn.Module<Tensor, Tensor>> blockList;
+
+    public Backbone(BackboneOptions options) : base(nameof(Backbone))
+    {
+        if (options.Widths.Length != options.Depths.Length)
+        {
+            throw new ArgumentException("Widths and Depths need the same length.", nameof(options));
+        }
+        Options = options;
+        stem = new ConvBn(3, options.StemWidth, 3, stride: 2, activation: options.Family == BackboneFamily.MobileNet ? Activation.Relu6 : Activation.Relu);
+        var list = new List<nn.Module<Tensor, Tensor>>();
+        long inChannels = options.StemWidth;
+        for (var stage = 0; stage < options.Widths.Length; stage++)
+        {
+            for (var i = 0; i < options.Depths[stage]; i++)
+            {
+                var stride = i == 0 ? 2 : 1;
+                list.Add(options.Family switch
+                {
+                    BackboneFamily.ResNet => new BasicBlock(inChannels, options.Widths[stage], stride),
+                    _ => new InvertedResidual(inChannels, options.Widths[stage], stride, options.Expansion),
+                });
+                inChannels = options.Widths[stage];
+            }
+        }
+        blocks = [.. list];
+        blockList = nn.ModuleList(blocks);
+        OutputChannels = inChannels;
+        RegisterComponents();
+    }
+
+    public BackboneOptions Options { get; }
+
+    public long OutputChannels { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = stem.forward(x);
+        foreach (var block in blocks)
+        {
+            y = block.forward(y);
+        }
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The network the platform deploys: backbone → GeM → linear neck → batch norm → L2 normalisation.</summary>
+public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
+{
+    internal readonly Backbone backbone;
+    internal readonly GeM pool;
+    internal readonly TorchSharp.Modules.Linear neck;
+    internal readonly TorchSharp.Modules.BatchNorm1d neckNorm;
+
+    public EmbeddingNetwork(BackboneOptions backboneOptions, int dimension = 512, double gemP = 3.0) : base(nameof(EmbeddingNetwork))
+    {
+        backbone = new Backbone(backboneOptions);
+        pool = new GeM(gemP);
+        neck = nn.Linear(backbone.OutputChannels, dimension);
+        neckNorm = nn.BatchNorm1d(dimension);
+        Dimension = dimension;
+        RegisterComponents();
+    }
+
+    public int Dimension { get; }
+
+    /// <summary>Unnormalised embedding (what the heads train on).</summary>
+    public Tensor Features(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var pooled = pool.forward(backbone.forward(images)).flatten(1);
+        return neckNorm.forward(neck.forward(pooled)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>L2-normalised embedding (what is deployed and exported).</summary>
+    public override Tensor forward(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return nn.functional.normalize(Features(images), p: 2, dim: 1).MoveToOuterDisposeScope();
+    }
+}
