@@ -149,3 +149,69 @@ public class TrainingModelTests
         Assert.True(last < first * 0.7, $"loss {first:F3} → {last:F3}");
     }
 }
+
+public class MetricLearningTrainerTests
+{
+    [Fact]
+    public void Training_on_colour_coded_classes_learns_embeddings_that_separate_them()
+    {
+        var random = new Random(2);
+        const int size = 40;
+        TrainingSample Sample(int label)
+        {
+            var pixels = new float[3 * size * size];
+            for (var i = 0; i < pixels.Length; i++)
+            {
+                pixels[i] = (float)random.NextDouble() * 0.3f;
+            }
+            for (var i = 0; i < size * size; i++)
+            {
+                pixels[(label * size * size) + i] += 0.6f;
+            }
+            return new TrainingSample(pixels, size, label);
+        }
+        var samples = Enumerable.Range(0, 48).Select(i => Sample(i % 3)).ToList();
+        var reports = new List<EpochReport>();
+        var trainer = new MetricLearningTrainer(new TrainingOptions
+        {
+            Backbone = new BackboneOptions { Widths = [8, 16], Depths = [1, 1], StemWidth = 8 },
+            EmbeddingDimension = 16,
+            ImageSize = 32,
+            BatchSize = 16,
+            Epochs = 6,
+            WarmupEpochs = 1,
+            LearningRate = 0.01,
+            Scale = 16,
+        });
+        var network = trainer.Train(samples, 3, reports.Add);
+
+        Assert.Equal(6, reports.Count);
+        Assert.True(reports[^1].Loss < reports[0].Loss, $"loss {reports[0].Loss:F3} → {reports[^1].Loss:F3}");
+        Assert.All(reports, r => Assert.True(r.ImagesPerSecond > 0));
+        // Same-class embeddings are closer than different-class ones.
+        using var noGrad = torch.no_grad();
+        var probe = samples.Take(6).ToList();
+        var crop = probe.Select(s => CenterCrop(s.Pixels, size, 32)).SelectMany(p => p).ToArray();
+        var e = network.forward(torch.tensor(crop, [6, 3, 32, 32]));
+        var sim = e.matmul(e.t()).data<float>().ToArray();
+        // probe labels: 0,1,2,0,1,2 → (0,3) same class, (0,1) different.
+        Assert.True(sim[(0 * 6) + 3] > sim[(0 * 6) + 1], $"same {sim[3]:F3} vs different {sim[1]:F3}");
+    }
+
+    private static float[] CenterCrop(float[] pixels, int from, int to)
+    {
+        var o = (from - to) / 2;
+        var result = new float[3 * to * to];
+        for (var c = 0; c < 3; c++)
+        {
+            for (var y = 0; y < to; y++)
+            {
+                for (var x = 0; x < to; x++)
+                {
+                    result[(c * to * to) + (y * to) + x] = pixels[(c * from * from) + ((y + o) * from) + x + o];
+                }
+            }
+        }
+        return result;
+    }
+}
