@@ -1,187 +1,128 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Numerics.Tensors;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace Landmark.VectorIndex;
 
-/// <summary>
-/// One collection of <see cref="EmbeddedVectorIndex"/>: unit vectors in one contiguous buffer (row per point), ids and
-/// payloads beside it, and on disk a snapshot plus a write-ahead log (<see cref="RecordFile"/>).
-/// Concurrency: writers are serialised by a writer gate and do their slow work (log append + fsync, compaction)
-/// outside the reader-writer lock, taking its write lock only to apply changes in memory, in short chunks; so searches
-/// never wait for a disk flush or a long batch.
-/// </summary>
+/// <summary>One collection of <see cref="EmbeddedVectorIndex"/>: vectors in one contiguous buffer, a write-ahead log
+/// and a snapshot on disk.</summary>
 internal sealed class VectorCollection : IDisposable
 {
-    public const string MetaFile = "collection.json";
-    public const string SnapshotFile = "snapshot.bin";
-    public const string LogFile = "wal.bin";
-
-    /// <summary>Points applied per write-lock hold (bounds how long a search can wait behind an upsert).</summary>
-    private const int ApplyChunk = 1024;
-
-    /// <summary>Queries scored together per pass over the vectors (each row is read from memory once per group).</summary>
-    private const int QueryGroup = 8;
+    private const string MetaFile = "collection.json";
+    private const string SnapshotFile = "snapshot.bin";
+    private const string LogFile = "wal.bin";
+    private const byte OpUpsert = 1;
+    private const byte OpDelete = 2;
+    private const long MinCompactionBytes = 4 * 1024 * 1024;
 
     private readonly string _dir;
     private readonly ILogger _logger;
-    private readonly long _compactionThreshold;
-    private readonly object _writeGate = new();
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
-
-    // In-memory state: mutated only under the write lock of _lock while holding _writeGate.
+    private readonly ReaderWriterLockSlim _lock = new();
     private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<IReadOnlyDictionary<string, string>> _payloads = [];
     private float[] _vectors;
-
-    private FileStream? _log;
+    private FileStream _log;
     private long _snapshotBytes;
-    private bool _disposed;
 
-    private VectorCollection(string dir, string name, int dimension, long compactionThreshold, ILogger logger)
+    private VectorCollection(string dir, string name, int dimension, ILogger logger)
     {
         _dir = dir;
         Name = name;
         Dimension = dimension;
-        _compactionThreshold = compactionThreshold;
         _logger = logger;
         _vectors = new float[dimension * 64];
+        _log = null!;
     }
 
     public string Name { get; }
-
     public int Dimension { get; }
-
-    /// <summary>Number of points.</summary>
-    public int Count
-    {
-        get
-        {
-            _lock.EnterReadLock();
-            try
-            {
-                return _ids.Count;
-            }
-            finally
-            {
-                _lock.ExitReadLock();
-            }
-        }
-    }
 
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, MetaFile));
 
-    /// <summary>Creates an empty collection in <paramref name="dir"/> (files left there by an earlier collection are removed).</summary>
-    public static VectorCollection Create(string dir, string name, int dimension, long compactionThreshold, ILogger logger)
+    public static VectorCollection Create(string dir, string name, int dimension, ILogger logger)
     {
         Directory.CreateDirectory(dir);
-        File.Delete(Path.Combine(dir, SnapshotFile));
-        File.Delete(Path.Combine(dir, LogFile));
-        var collection = new VectorCollection(dir, name, dimension, compactionThreshold, logger);
-        collection._log = OpenLog(Path.Combine(dir, LogFile), validLength: 0);
-        // The metadata file is written last: it is what makes the directory a collection.
-        AtomicFile.Write(Path.Combine(dir, MetaFile), stream => JsonSerializer.Serialize(stream, new Meta(dimension)));
-        logger.LogInformation("Collection {Name} created ({Dimension} dimensions)", name, dimension);
+        var meta = Path.Combine(dir, MetaFile);
+        File.WriteAllText(meta + ".tmp", JsonSerializer.Serialize(new Meta(dimension)));
+        File.Move(meta + ".tmp", meta, overwrite: true);
+        var collection = new VectorCollection(dir, name, dimension, logger);
+        collection._log = OpenLog(dir);
         return collection;
     }
 
-    /// <summary>Loads the snapshot, replays the log (a torn last record is dropped and cut off) and opens the log for appending.</summary>
-    public static VectorCollection Open(string dir, string name, long compactionThreshold, ILogger logger)
+    public static VectorCollection Open(string dir, string name, ILogger logger)
     {
-        Meta meta;
-        using (var stream = File.OpenRead(Path.Combine(dir, MetaFile)))
-        {
-            meta = JsonSerializer.Deserialize<Meta>(stream) is { Dimension: > 0 } m
-                ? m
-                : throw new InvalidDataException($"Unreadable collection metadata in '{dir}'.");
-        }
-        var collection = new VectorCollection(dir, name, meta.Dimension, compactionThreshold, logger);
+        var meta = JsonSerializer.Deserialize<Meta>(File.ReadAllText(Path.Combine(dir, MetaFile)))
+            ?? throw new InvalidDataException($"Unreadable collection metadata in {dir}");
+        var collection = new VectorCollection(dir, name, meta.Dimension, logger);
         var snapshot = Path.Combine(dir, SnapshotFile);
         if (File.Exists(snapshot))
         {
-            collection._snapshotBytes = RecordFile.Replay(snapshot, collection.ApplyLoaded, logger);
+            collection._snapshotBytes = collection.Replay(snapshot, truncateTornTail: false);
         }
-        var log = Path.Combine(dir, LogFile);
-        var validLog = File.Exists(log) ? RecordFile.Replay(log, collection.ApplyLoaded, logger) : 0;
-        collection._log = OpenLog(log, validLog);
+        collection.Replay(Path.Combine(dir, LogFile), truncateTornTail: true);
+        collection._log = OpenLog(dir);
         logger.LogInformation("Collection {Name}: {Count} vectors of {Dimension} dimensions loaded", name, collection._ids.Count, meta.Dimension);
         return collection;
     }
 
     public void Upsert(IReadOnlyList<VectorPoint> points)
     {
-        var vectors = new float[points.Count][];
-        var payloads = new IReadOnlyDictionary<string, string>[points.Count];
-        for (var i = 0; i < points.Count; i++)
+        foreach (var p in points)
         {
-            var p = points[i];
-            ArgumentNullException.ThrowIfNull(p);
+            if (p.Vector.Length != Dimension)
+            {
+                throw new ArgumentException($"Point '{p.Id}' has {p.Vector.Length} dimensions; collection '{Name}' holds {Dimension}.");
+            }
             if (string.IsNullOrEmpty(p.Id))
             {
-                throw new ArgumentException("Point ids must not be empty.", nameof(points));
+                throw new ArgumentException("Point ids must not be empty.");
             }
-            CheckDimension(p.Vector, $"Point '{p.Id}'");
-            vectors[i] = Normalized(p.Vector, $"Point '{p.Id}'");
-            payloads[i] = new Dictionary<string, string>(p.Payload ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         }
-        using var records = new MemoryStream();
-        for (var i = 0; i < points.Count; i++)
+        using var record = new MemoryStream();
+        foreach (var p in points)
         {
-            RecordFile.WriteUpsert(records, points[i].Id, vectors[i], payloads[i]);
+            WriteRecord(record, Encode(OpUpsert, p.Id, Normalize(p.Vector), p.Payload));
         }
-        lock (_writeGate)
+        _lock.EnterWriteLock();
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Append(records);
-            for (var start = 0; start < points.Count; start += ApplyChunk)
+            Append(record);
+            foreach (var p in points)
             {
-                var end = Math.Min(points.Count, start + ApplyChunk);
-                _lock.EnterWriteLock();
-                try
-                {
-                    for (var i = start; i < end; i++)
-                    {
-                        ApplyUpsert(points[i].Id, vectors[i], payloads[i]);
-                    }
-                }
-                finally
-                {
-                    _lock.ExitWriteLock();
-                }
+                ApplyUpsert(p.Id, Normalize(p.Vector), p.Payload);
             }
-            CompactIfDue();
+            CompactIfNeeded();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
         }
     }
 
     public void Delete(IReadOnlyList<string> ids)
     {
-        using var records = new MemoryStream();
+        using var record = new MemoryStream();
         foreach (var id in ids)
         {
-            RecordFile.WriteDelete(records, id);
+            WriteRecord(record, Encode(OpDelete, id, null, null));
         }
-        lock (_writeGate)
+        _lock.EnterWriteLock();
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Append(records);
-            for (var start = 0; start < ids.Count; start += ApplyChunk)
+            Append(record);
+            foreach (var id in ids)
             {
-                var end = Math.Min(ids.Count, start + ApplyChunk);
-                _lock.EnterWriteLock();
-                try
-                {
-                    for (var i = start; i < end; i++)
-                    {
-                        ApplyDelete(ids[i]);
-                    }
-                }
-                finally
-                {
-                    _lock.ExitWriteLock();
-                }
+                ApplyDelete(id);
             }
-            CompactIfDue();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
         }
     }
 
@@ -200,24 +141,12 @@ internal sealed class VectorCollection : IDisposable
         }
     }
 
-    public long CountMatching(PayloadFilter? filter)
+    public long Count(PayloadFilter? filter)
     {
         _lock.EnterReadLock();
         try
         {
-            if (filter is null || filter.MustEqual.Count == 0)
-            {
-                return _ids.Count;
-            }
-            long count = 0;
-            foreach (var payload in _payloads)
-            {
-                if (Matches(payload, filter))
-                {
-                    count++;
-                }
-            }
-            return count;
+            return filter is null ? _ids.Count : _payloads.Count(p => Matches(p, filter));
         }
         finally
         {
@@ -225,36 +154,27 @@ internal sealed class VectorCollection : IDisposable
         }
     }
 
-    /// <summary>Exact top-<paramref name="limit"/> by cosine for each query; queries are scored in groups, groups in parallel.</summary>
     public IReadOnlyList<IReadOnlyList<SearchHit>> Search(IReadOnlyList<float[]> queries, int limit, PayloadFilter? filter)
     {
-        var normalized = new float[queries.Count][];
-        for (var i = 0; i < queries.Count; i++)
+        foreach (var q in queries)
         {
-            CheckDimension(queries[i], $"Query {i}");
-            normalized[i] = Normalized(queries[i], $"Query {i}");
-        }
-        var results = new IReadOnlyList<SearchHit>[queries.Count];
-        if (queries.Count == 0)
-        {
-            return results;
+            if (q.Length != Dimension)
+            {
+                throw new ArgumentException($"Query has {q.Length} dimensions; collection '{Name}' holds {Dimension}.");
+            }
         }
         _lock.EnterReadLock();
         try
         {
-            var groups = (queries.Count + QueryGroup - 1) / QueryGroup;
-            if (groups == 1)
+            var results = new IReadOnlyList<SearchHit>[queries.Count];
+            var allowed = filter is null ? null : _payloads.Select(p => Matches(p, filter)).ToArray();
+            if (queries.Count == 1)
             {
-                SearchGroup(normalized, 0, queries.Count, limit, filter, results);
+                results[0] = SearchOne(Normalize(queries[0]), limit, allowed);
             }
             else
             {
-                // The read lock is held by this thread for the whole parallel loop, so the workers see a stable state.
-                Parallel.For(0, groups, g =>
-                {
-                    var from = g * QueryGroup;
-                    SearchGroup(normalized, from, Math.Min(queries.Count, from + QueryGroup), limit, filter, results);
-                });
+                Parallel.For(0, queries.Count, i => results[i] = SearchOne(Normalize(queries[i]), limit, allowed));
             }
             return results;
         }
@@ -264,67 +184,41 @@ internal sealed class VectorCollection : IDisposable
         }
     }
 
-    /// <summary>Folds the log into a new snapshot now.</summary>
-    public void Compact()
-    {
-        lock (_writeGate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            CompactCore();
-        }
-    }
-
-    /// <summary>Closes the log; waits for running searches.</summary>
-    public void Dispose()
-    {
-        lock (_writeGate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            _disposed = true;
-            _log?.Dispose();
-        }
-        _lock.EnterWriteLock();
-        _lock.ExitWriteLock();
-        _lock.Dispose();
-    }
-
-    private void SearchGroup(float[][] queries, int from, int to, int limit, PayloadFilter? filter, IReadOnlyList<SearchHit>[] results)
+    private List<SearchHit> SearchOne(float[] query, int limit, bool[]? allowed)
     {
         var count = _ids.Count;
-        var dimension = Dimension;
-        var vectors = _vectors;
-        var usesFilter = filter is not null && filter.MustEqual.Count > 0;
-        var heaps = new TopK[to - from];
-        for (var j = 0; j < heaps.Length; j++)
+        var heap = new PriorityQueue<int, float>(limit + 1);
+        var vectors = _vectors.AsSpan(0, count * Dimension);
+        for (var i = 0; i < count; i++)
         {
-            heaps[j] = new TopK(Math.Min(limit, count));
-        }
-        for (var slot = 0; slot < count; slot++)
-        {
-            if (usesFilter && !Matches(_payloads[slot], filter!))
+            if (allowed is not null && !allowed[i])
             {
                 continue;
             }
-            ReadOnlySpan<float> row = vectors.AsSpan(slot * dimension, dimension);
-            for (var j = 0; j < heaps.Length; j++)
+            var score = TensorPrimitives.Dot(vectors.Slice(i * Dimension, Dimension), query);
+            if (heap.Count < limit)
             {
-                heaps[j].Offer(TensorPrimitives.Dot(row, queries[from + j]), slot);
+                heap.Enqueue(i, score);
+            }
+            else if (heap.TryPeek(out _, out var worst) && score > worst)
+            {
+                heap.DequeueEnqueue(i, score);
             }
         }
-        for (var j = 0; j < heaps.Length; j++)
+        var hits = new List<SearchHit>(heap.Count);
+        while (heap.TryDequeue(out var slot, out var score))
         {
-            results[from + j] = heaps[j].ToHits(_ids, _payloads);
+            hits.Add(new SearchHit(_ids[slot], score, _payloads[slot]));
         }
+        hits.Reverse();
+        return hits;
     }
 
     private static bool Matches(IReadOnlyDictionary<string, string> payload, PayloadFilter filter)
     {
         foreach (var (key, value) in filter.MustEqual)
         {
-            if (!payload.TryGetValue(key, out var actual) || !string.Equals(actual, value, StringComparison.Ordinal))
+            if (!payload.TryGetValue(key, out var actual) || actual != value)
             {
                 return false;
             }
@@ -332,30 +226,14 @@ internal sealed class VectorCollection : IDisposable
         return true;
     }
 
-    private void ApplyLoaded(RecordFile.Operation operation)
-    {
-        if (operation.Vector is null)
-        {
-            ApplyDelete(operation.Id);
-            return;
-        }
-        if (operation.Vector.Length != Dimension)
-        {
-            throw new InvalidDataException($"Collection '{Name}': record for '{operation.Id}' has {operation.Vector.Length} dimensions, not {Dimension}.");
-        }
-        ApplyUpsert(operation.Id, operation.Vector, operation.Payload!);
-    }
-
     private void ApplyUpsert(string id, float[] vector, IReadOnlyDictionary<string, string> payload)
     {
         if (!_slots.TryGetValue(id, out var slot))
         {
             slot = _ids.Count;
-            var needed = (long)(slot + 1) * Dimension;
-            if (needed > _vectors.Length)
+            if ((slot + 1) * Dimension > _vectors.Length)
             {
-                var grown = Math.Min(Array.MaxLength, Math.Max((long)_vectors.Length * 2, needed));
-                Array.Resize(ref _vectors, (int)grown);
+                Array.Resize(ref _vectors, Math.Max(_vectors.Length * 2, (slot + 1) * Dimension));
             }
             _ids.Add(id);
             _payloads.Add(payload);
@@ -377,7 +255,7 @@ internal sealed class VectorCollection : IDisposable
         var last = _ids.Count - 1;
         if (slot != last)
         {
-            // Move the last point into the hole so the vectors stay contiguous.
+            // Move the last point into the hole so vectors stay contiguous.
             _vectors.AsSpan(last * Dimension, Dimension).CopyTo(_vectors.AsSpan(slot * Dimension, Dimension));
             _ids[slot] = _ids[last];
             _payloads[slot] = _payloads[last];
@@ -387,22 +265,16 @@ internal sealed class VectorCollection : IDisposable
         _payloads.RemoveAt(last);
     }
 
-    private void CheckDimension(float[] vector, string what)
-    {
-        ArgumentNullException.ThrowIfNull(vector);
-        if (vector.Length != Dimension)
-        {
-            throw new ArgumentException($"{what} has {vector.Length} dimensions, but collection '{Name}' holds {Dimension}-dimensional vectors.");
-        }
-    }
-
-    /// <summary>A unit-length copy (cosine similarity becomes a dot product).</summary>
-    private static float[] Normalized(float[] vector, string what)
+    private float[] Normalize(float[] vector)
     {
         var norm = TensorPrimitives.Norm(vector);
-        if (!float.IsFinite(norm) || norm == 0)
+        if (norm is 0 or float.NaN)
         {
-            throw new ArgumentException($"{what} must have a finite, non-zero length (cosine similarity is undefined otherwise).");
+            throw new ArgumentException("Vectors must have a finite, non-zero length.");
+        }
+        if (Math.Abs(norm - 1f) < 1e-6f)
+        {
+            return vector;
         }
         var result = new float[vector.Length];
         TensorPrimitives.Divide(vector, norm, result);
@@ -412,133 +284,145 @@ internal sealed class VectorCollection : IDisposable
     private void Append(MemoryStream records)
     {
         records.Position = 0;
-        records.CopyTo(_log!);
-        _log!.Flush(flushToDisk: true);
-    }
-
-    private void CompactIfDue()
-    {
-        if (_log!.Length - RecordFile.HeaderLength >= Math.Max(_compactionThreshold, _snapshotBytes))
-        {
-            CompactCore();
-        }
-    }
-
-    /// <summary>
-    /// Writes every point to a new snapshot (temp file, fsync, rename over the old one), then empties the log. A crash
-    /// between the rename and the truncation only replays operations the snapshot already holds, which is harmless.
-    /// Runs under the writer gate only: nothing mutates meanwhile, and searches go on.
-    /// </summary>
-    private void CompactCore()
-    {
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var path = Path.Combine(_dir, SnapshotFile);
-        var count = _ids.Count;
-        AtomicFile.Write(path, stream =>
-        {
-            RecordFile.WriteHeader(stream);
-            for (var slot = 0; slot < count; slot++)
-            {
-                RecordFile.WriteUpsert(stream, _ids[slot], _vectors.AsSpan(slot * Dimension, Dimension), _payloads[slot]);
-            }
-        });
-        _snapshotBytes = new FileInfo(path).Length;
-        _log!.SetLength(RecordFile.HeaderLength);
-        _log.Seek(0, SeekOrigin.End);
+        records.CopyTo(_log);
         _log.Flush(flushToDisk: true);
-        _logger.LogInformation("Collection {Name} compacted: {Count} vectors, {Bytes} bytes snapshot in {Elapsed:F0} ms",
-            Name, count, _snapshotBytes, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    /// <summary>Opens the log for appending after its valid prefix (cutting off a torn tail; writing the header when empty).</summary>
-    private static FileStream OpenLog(string path, long validLength)
+    private void CompactIfNeeded()
     {
-        var log = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
-        if (validLength < RecordFile.HeaderLength)
+        if (_log.Length < Math.Max(MinCompactionBytes, _snapshotBytes))
         {
-            log.SetLength(0);
-            RecordFile.WriteHeader(log);
-            log.Flush(flushToDisk: true);
+            return;
         }
-        else if (log.Length != validLength)
+        var snapshot = Path.Combine(_dir, SnapshotFile);
+        var temp = snapshot + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
-            log.SetLength(validLength);
-            log.Flush(flushToDisk: true);
+            for (var i = 0; i < _ids.Count; i++)
+            {
+                WriteRecord(file, Encode(OpUpsert, _ids[i], _vectors.AsSpan(i * Dimension, Dimension).ToArray(), _payloads[i]));
+            }
+            file.Flush(flushToDisk: true);
+            _snapshotBytes = file.Length;
         }
-        log.Seek(0, SeekOrigin.End);
-        return log;
+        File.Move(temp, snapshot, overwrite: true);
+        // Everything in the log is in the snapshot now.
+        _log.SetLength(0);
+        _log.Flush(flushToDisk: true);
+        _logger.LogInformation("Collection {Name} compacted: {Count} vectors, snapshot {Bytes} bytes", Name, _ids.Count, _snapshotBytes);
+    }
+
+    /// <summary>Applies the records of a file; returns the length of its valid prefix.</summary>
+    private long Replay(string path, bool truncateTornTail)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+        long valid = 0;
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read))
+        {
+            var header = new byte[8];
+            while (true)
+            {
+                if (file.Read(header, 0, 8) < 8)
+                {
+                    break;
+                }
+                var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+                var crc = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
+                if (length <= 0 || length > file.Length - file.Position)
+                {
+                    break;
+                }
+                var body = new byte[length];
+                file.ReadExactly(body);
+                if (Crc32.HashToUInt32(body) != crc)
+                {
+                    break;
+                }
+                Apply(body);
+                valid = file.Position;
+            }
+            if (valid < file.Length)
+            {
+                _logger.LogWarning("{Path}: ignoring {Bytes} bytes after the last complete record (torn write)", path, file.Length - valid);
+            }
+        }
+        if (truncateTornTail && valid < new FileInfo(path).Length)
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Write);
+            file.SetLength(valid);
+        }
+        return valid;
+    }
+
+    private void Apply(byte[] body)
+    {
+        using var reader = new BinaryReader(new MemoryStream(body), Encoding.UTF8);
+        var op = reader.ReadByte();
+        var id = reader.ReadString();
+        if (op == OpDelete)
+        {
+            ApplyDelete(id);
+            return;
+        }
+        var vector = new float[reader.ReadInt32()];
+        for (var i = 0; i < vector.Length; i++)
+        {
+            vector[i] = reader.ReadSingle();
+        }
+        var count = reader.ReadInt32();
+        var payload = new Dictionary<string, string>(count, StringComparer.Ordinal);
+        for (var i = 0; i < count; i++)
+        {
+            payload[reader.ReadString()] = reader.ReadString();
+        }
+        ApplyUpsert(id, vector, payload);
+    }
+
+    private static byte[] Encode(byte op, string id, float[]? vector, IReadOnlyDictionary<string, string>? payload)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(op);
+            writer.Write(id);
+            if (op == OpUpsert)
+            {
+                writer.Write(vector!.Length);
+                foreach (var v in vector)
+                {
+                    writer.Write(v);
+                }
+                writer.Write(payload!.Count);
+                foreach (var (k, v) in payload)
+                {
+                    writer.Write(k);
+                    writer.Write(v);
+                }
+            }
+        }
+        return stream.ToArray();
+    }
+
+    private static void WriteRecord(Stream target, byte[] body)
+    {
+        Span<byte> header = stackalloc byte[8];
+        BinaryPrimitives.WriteInt32LittleEndian(header, body.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Crc32.HashToUInt32(body));
+        target.Write(header);
+        target.Write(body);
+    }
+
+    private static FileStream OpenLog(string dir) =>
+        new(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read);
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        _lock.Dispose();
     }
 
     private sealed record Meta(int Dimension);
-
-    /// <summary>The best <c>k</c> (score, slot) pairs seen, kept in a min-heap on score.</summary>
-    private sealed class TopK(int capacity)
-    {
-        private readonly float[] _scores = new float[capacity];
-        private readonly int[] _slots = new int[capacity];
-        private int _count;
-
-        public void Offer(float score, int slot)
-        {
-            if (_count < _scores.Length)
-            {
-                var i = _count++;
-                while (i > 0)
-                {
-                    var parent = (i - 1) / 2;
-                    if (_scores[parent] <= score)
-                    {
-                        break;
-                    }
-                    _scores[i] = _scores[parent];
-                    _slots[i] = _slots[parent];
-                    i = parent;
-                }
-                _scores[i] = score;
-                _slots[i] = slot;
-            }
-            else if (_count > 0 && score > _scores[0])
-            {
-                SiftDown(score, slot);
-            }
-        }
-
-        private void SiftDown(float score, int slot)
-        {
-            var i = 0;
-            while (true)
-            {
-                var child = 2 * i + 1;
-                if (child >= _count)
-                {
-                    break;
-                }
-                if (child + 1 < _count && _scores[child + 1] < _scores[child])
-                {
-                    child++;
-                }
-                if (_scores[child] >= score)
-                {
-                    break;
-                }
-                _scores[i] = _scores[child];
-                _slots[i] = _slots[child];
-                i = child;
-            }
-            _scores[i] = score;
-            _slots[i] = slot;
-        }
-
-        /// <summary>Hits by descending score (ties by id, so results are deterministic).</summary>
-        public List<SearchHit> ToHits(List<string> ids, List<IReadOnlyDictionary<string, string>> payloads)
-        {
-            var hits = new List<SearchHit>(_count);
-            for (var i = 0; i < _count; i++)
-            {
-                hits.Add(new SearchHit(ids[_slots[i]], _scores[i], payloads[_slots[i]]));
-            }
-            hits.Sort(static (a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(a.Id, b.Id));
-            return hits;
-        }
-    }
 }
