@@ -23,20 +23,10 @@ public static class IngestModule
         return builder;
     }
 
-    /// <summary>Catalog updates are applied by one ingest replica at a time (RabbitMQ single active consumer): the
-    /// others stand by and take over if it goes away, so writes to a catalog record never race.</summary>
+    /// <summary>Catalog updates: each update re-reads the record from storage and only moves its status forward, so
+    /// replicas applying events in any order converge.</summary>
     public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e =>
-        {
-            e.Name = QueueNames.CatalogUpdates;
-            e.AddConfigureEndpointCallback(endpoint =>
-            {
-                if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
-                {
-                    rabbit.SingleActiveConsumer = true;
-                }
-            });
-        });
+        bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e => e.Name = QueueNames.CatalogUpdates);
 
     public static WebApplication MapIngest(this WebApplication app)
     {
