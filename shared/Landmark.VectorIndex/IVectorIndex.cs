@@ -13,15 +13,19 @@ public interface IVectorIndex
     /// <summary>Creates the collection if missing (idempotent). Throws when it exists with another dimension.</summary>
     Task EnsureCollectionAsync(string collection, int dimension, CancellationToken cancellationToken = default);
 
+    /// <summary>True when a collection (or an alias of one) of that name exists.</summary>
     Task<bool> CollectionExistsAsync(string collection, CancellationToken cancellationToken = default);
 
+    /// <summary>Deletes a collection with its points and the aliases that point at it; no-op when missing.</summary>
     Task DeleteCollectionAsync(string collection, CancellationToken cancellationToken = default);
 
+    /// <summary>The names of all collections (not aliases), in ordinal order.</summary>
     Task<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Inserts or replaces points by id (idempotent: upserting the same id twice keeps one point).</summary>
     Task UpsertAsync(string collection, IReadOnlyList<VectorPoint> points, CancellationToken cancellationToken = default);
 
+    /// <summary>Deletes points by id; ids that are not present are ignored.</summary>
     Task DeleteAsync(string collection, IReadOnlyList<string> ids, CancellationToken cancellationToken = default);
 
     /// <summary>The point with its vector, or null.</summary>
@@ -31,6 +35,7 @@ public interface IVectorIndex
     Task<IReadOnlyList<IReadOnlyList<SearchHit>>> SearchAsync(string collection, IReadOnlyList<float[]> queries, int limit,
         PayloadFilter? filter = null, CancellationToken cancellationToken = default);
 
+    /// <summary>The number of points, or of those matching <paramref name="filter"/> (exact).</summary>
     Task<long> CountAsync(string collection, PayloadFilter? filter = null, CancellationToken cancellationToken = default);
 
     /// <summary>Points <paramref name="alias"/> at <paramref name="collection"/> atomically (creating or moving it).</summary>
@@ -49,6 +54,7 @@ public sealed record SearchHit(string Id, float Score, IReadOnlyDictionary<strin
 /// <summary>Matches points whose payload has every key with exactly the given value.</summary>
 public sealed record PayloadFilter(IReadOnlyDictionary<string, string> MustEqual)
 {
+    /// <summary>A filter on one key.</summary>
     public static PayloadFilter Equal(string key, string value) => new(new Dictionary<string, string> { [key] = value });
 }
 

@@ -1,43 +1,69 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.VectorIndex;
 
+/// <summary>Registration of the vector index.</summary>
 public static class VectorIndexServiceCollectionExtensions
 {
-    /// <summary>Binds <see cref="VectorIndexOptions"/> from <c>Landmark:Index</c> (validated at start-up) and registers the
-    /// configured <see cref="IVectorIndex"/> as a singleton. Idempotent.</summary>
+    /// <summary>
+    /// Binds <see cref="VectorIndexOptions"/> from <c>Landmark:Index</c> (data annotations and
+    /// <see cref="VectorIndexOptionsValidator"/>, checked at start-up: a Qdrant provider needs a valid Url), registers
+    /// the configured provider as the singleton <see cref="IVectorIndex"/> (<see cref="EmbeddedVectorIndex"/> or
+    /// <see cref="QdrantVectorIndex"/>, whose named <see cref="HttpClient"/> gets the standard resilience handler) and
+    /// the readiness check <see cref="VectorIndexHealthCheck"/>. Idempotent.
+    /// </summary>
     public static IServiceCollection AddVectorIndex(this IServiceCollection services, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (services.Any(d => d.ServiceType == typeof(VectorIndexRegistered)))
+        {
+            return services;
+        }
+        services.AddSingleton<VectorIndexRegistered>();
+
         services.AddOptions<VectorIndexOptions>()
             .Bind(configuration.GetSection(VectorIndexOptions.SectionName))
             .ValidateDataAnnotations()
-            .Validate(o => o.Provider != VectorIndexProvider.Qdrant || Uri.TryCreate(o.Qdrant.Url, UriKind.Absolute, out _),
-                "Landmark:Index:Qdrant:Url must be an absolute URL when Provider is Qdrant.")
             .ValidateOnStart();
-        services.AddHttpClient(QdrantVectorIndex.HttpClientName, (sp, client) =>
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<VectorIndexOptions>, VectorIndexOptionsValidator>());
+
+        services.AddHttpClient(QdrantVectorIndex.HttpClientName, client =>
             {
-                var qdrant = sp.GetRequiredService<IOptions<VectorIndexOptions>>().Value.Qdrant;
-                client.BaseAddress = new Uri(qdrant.Url.TrimEnd('/') + "/");
-                client.Timeout = TimeSpan.FromSeconds(qdrant.TimeoutSeconds);
-                if (!string.IsNullOrEmpty(qdrant.ApiKey))
-                {
-                    client.DefaultRequestHeaders.Add("api-key", qdrant.ApiKey);
-                }
+                // The resilience handler enforces the per-attempt and total timeouts.
+                client.Timeout = System.Threading.Timeout.InfiniteTimeSpan;
             })
-            .AddStandardResilienceHandler();
+            .AddStandardResilienceHandler()
+            .Configure(resilience =>
+            {
+                // Read straight from configuration: the options themselves are validated (and reported) on their own.
+                var seconds = configuration.GetSection(VectorIndexOptions.SectionName).GetValue<int?>("Qdrant:TimeoutSeconds") ?? new QdrantOptions().TimeoutSeconds;
+                var attempt = TimeSpan.FromSeconds(Math.Clamp(seconds, 1, 600));
+                resilience.AttemptTimeout.Timeout = attempt;
+                resilience.TotalRequestTimeout.Timeout = attempt * 3;
+                resilience.CircuitBreaker.SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, (attempt * 2).Ticks));
+            });
+
         services.TryAddSingleton<IVectorIndex>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<VectorIndexOptions>>();
             return options.Value.Provider switch
             {
-                VectorIndexProvider.Embedded => ActivatorUtilities.CreateInstance<EmbeddedVectorIndex>(sp, options),
-                VectorIndexProvider.Qdrant => ActivatorUtilities.CreateInstance<QdrantVectorIndex>(sp),
-                _ => throw new InvalidOperationException($"Unknown index provider '{options.Value.Provider}'."),
+                VectorIndexProvider.Embedded => new EmbeddedVectorIndex(options.Value.Embedded, sp.GetService<ILogger<EmbeddedVectorIndex>>()),
+                VectorIndexProvider.Qdrant => new QdrantVectorIndex(sp.GetRequiredService<IHttpClientFactory>(), options, sp.GetService<ILogger<QdrantVectorIndex>>()),
+                _ => throw new InvalidOperationException($"Unknown vector index provider '{options.Value.Provider}'."),
             };
         });
+
+        services.AddHealthChecks().AddCheck<VectorIndexHealthCheck>(VectorIndexHealthCheck.Name, tags: [VectorIndexHealthCheck.ReadyTag]);
         return services;
     }
+
+    /// <summary>Marks that <see cref="AddVectorIndex"/> ran (keeps it idempotent).</summary>
+    private sealed class VectorIndexRegistered;
 }

@@ -1,84 +1,302 @@
+using System.Text.Json;
 using Landmark.Testing;
-using Landmark.VectorIndex;
 using Xunit;
 
 namespace Landmark.VectorIndex.Tests;
 
-public sealed class EmbeddedVectorIndexTests : VectorIndexContract, IDisposable
+/// <summary>What only the embedded index has: persistence (write-ahead log, snapshot, aliases file), crash recovery and
+/// its concurrency. The shared behaviour is in <see cref="VectorIndexContract"/>.</summary>
+public sealed class EmbeddedVectorIndexTests : IDisposable
 {
+    private const string Collection = "gallery";
     private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-index");
     private EmbeddedVectorIndex _index;
 
-    public EmbeddedVectorIndexTests() => _index = new EmbeddedVectorIndex(_root.Path);
+    public EmbeddedVectorIndexTests() => _index = Open();
 
-    protected override IVectorIndex Index => _index;
+    private string CollectionDir => Path.Combine(_root.Path, Collection);
 
-    private void Reopen()
+    private string LogPath => Path.Combine(CollectionDir, VectorCollection.LogFile);
+
+    private string SnapshotPath => Path.Combine(CollectionDir, VectorCollection.SnapshotFile);
+
+    private EmbeddedVectorIndex Open(long compactionThresholdBytes = 16L * 1024 * 1024) =>
+        new(new EmbeddedIndexOptions { Path = _root.Path, CompactionThresholdBytes = compactionThresholdBytes });
+
+    private void Reopen(long compactionThresholdBytes = 16L * 1024 * 1024)
     {
         _index.Dispose();
-        _index = new EmbeddedVectorIndex(_root.Path);
+        _index = Open(compactionThresholdBytes);
+    }
+
+    private static VectorPoint Point(string id, float[] vector, string landmark = "1") =>
+        new(id, vector, new Dictionary<string, string> { [PayloadKeys.LandmarkId] = landmark });
+
+    private static List<VectorPoint> RandomPoints(int count, int dimension, int seed, string prefix = "p")
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count)
+            .Select(i => Point($"{prefix}{i}", Enumerable.Range(0, dimension).Select(_ => (float)random.NextDouble() - 0.5f).ToArray(), landmark: (i % 5).ToString()))
+            .ToList();
+    }
+
+    private async Task<string> Snapshot(IReadOnlyList<float[]> queries)
+    {
+        var hits = await _index.SearchAsync(Collection, queries, 5);
+        return JsonSerializer.Serialize(hits.Select(list => list.Select(h => new { h.Id, h.Score, h.Payload })));
     }
 
     [Fact]
-    public async Task Reopening_restores_points_deletions_and_aliases()
+    public async Task Reopening_restores_points_deletions_and_aliases_with_identical_search_results()
     {
-        await _index.EnsureCollectionAsync(Collection, 2);
-        await _index.UpsertAsync(Collection, [Point("a", [1, 0]), Point("b", [0, 1]), Point("c", [1, 1])]);
-        await _index.DeleteAsync(Collection, ["b"]);
+        await _index.EnsureCollectionAsync(Collection, 8);
+        await _index.EnsureCollectionAsync("other", 3);
+        await _index.UpsertAsync(Collection, RandomPoints(200, 8, seed: 1));
+        await _index.UpsertAsync(Collection, RandomPoints(20, 8, seed: 2));
+        await _index.DeleteAsync(Collection, ["p3", "p150"]);
         await _index.SetAliasAsync("live", Collection);
+        var queries = RandomPoints(4, 8, seed: 3).Select(p => p.Vector).ToList();
+        var before = await Snapshot(queries);
+
         Reopen();
-        Assert.Equal(2, await _index.CountAsync(Collection));
-        Assert.Null(await _index.GetAsync(Collection, "b"));
+
+        Assert.Equal(before, await Snapshot(queries));
+        Assert.Equal(198, await _index.CountAsync(Collection));
+        Assert.Null(await _index.GetAsync(Collection, "p3"));
         Assert.Equal(Collection, await _index.ResolveAliasAsync("live"));
-        Assert.Equal("a", (await _index.SearchAsync("live", [[1, 0]], 1))[0][0].Id);
+        Assert.Equal(["gallery", "other"], await _index.ListCollectionsAsync());
+        Assert.Equal(0, await _index.CountAsync("other"));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => _index.EnsureCollectionAsync("other", 4));
     }
 
     [Fact]
-    public async Task A_torn_last_log_record_loses_only_that_record()
+    public async Task A_torn_last_log_record_is_dropped_and_earlier_records_are_recovered()
+    {
+        await _index.EnsureCollectionAsync(Collection, 4);
+        await _index.UpsertAsync(Collection, [Point("first", [1, 0, 0, 0])]);
+        await _index.DeleteAsync(Collection, ["first"]);
+        await _index.UpsertAsync(Collection, [Point("second", [0, 1, 0, 0]), Point("third", [0, 0, 1, 0])]);
+        await _index.UpsertAsync(Collection, [Point("torn", [0, 0, 0, 1])]);
+        _index.Dispose();
+        var intact = new FileInfo(LogPath).Length;
+        using (var file = new FileStream(LogPath, FileMode.Open))
+        {
+            file.SetLength(file.Length - 3);
+        }
+
+        _index = Open();
+
+        Assert.Equal(2, await _index.CountAsync(Collection));
+        Assert.Null(await _index.GetAsync(Collection, "first"));
+        Assert.NotNull(await _index.GetAsync(Collection, "third"));
+        Assert.Null(await _index.GetAsync(Collection, "torn"));
+        Assert.True(new FileInfo(LogPath).Length < intact - 3, "the torn tail is cut off so new records follow the last good one");
+        await _index.UpsertAsync(Collection, [Point("after", [1, 1, 0, 0])]);
+        Reopen();
+        Assert.Equal(3, await _index.CountAsync(Collection));
+        Assert.NotNull(await _index.GetAsync(Collection, "after"));
+    }
+
+    [Fact]
+    public async Task A_last_record_with_a_bad_checksum_is_ignored()
     {
         await _index.EnsureCollectionAsync(Collection, 2);
-        await _index.UpsertAsync(Collection, [Point("first", [1, 0])]);
-        await _index.UpsertAsync(Collection, [Point("second", [0, 1])]);
+        await _index.UpsertAsync(Collection, [Point("good", [1, 0])]);
+        await _index.UpsertAsync(Collection, [Point("flipped", [0, 1])]);
         _index.Dispose();
-        var log = Path.Combine(_root.Path, Collection, "wal.bin");
-        using (var file = new FileStream(log, FileMode.Open))
-        {
-            file.SetLength(file.Length - 5);
-        }
-        _index = new EmbeddedVectorIndex(_root.Path);
-        Assert.NotNull(await _index.GetAsync(Collection, "first"));
-        Assert.Null(await _index.GetAsync(Collection, "second"));
-        // The log is usable again after the repair.
-        await _index.UpsertAsync(Collection, [Point("third", [1, 1])]);
-        Reopen();
-        Assert.Equal(2, await _index.CountAsync(Collection));
+        var bytes = File.ReadAllBytes(LogPath);
+        bytes[^2] ^= 0xFF; // inside the last record's body
+        File.WriteAllBytes(LogPath, bytes);
+
+        _index = Open();
+
+        Assert.NotNull(await _index.GetAsync(Collection, "good"));
+        Assert.Null(await _index.GetAsync(Collection, "flipped"));
     }
 
     [Fact]
-    public async Task Compaction_into_a_snapshot_keeps_every_point()
+    public async Task A_log_cut_inside_its_header_opens_as_an_empty_collection()
     {
-        const int dimension = 512;
+        await _index.EnsureCollectionAsync(Collection, 2);
+        _index.Dispose();
+        using (var file = new FileStream(LogPath, FileMode.Open))
+        {
+            file.SetLength(3);
+        }
+        _index = Open();
+        Assert.Equal(0, await _index.CountAsync(Collection));
+        await _index.UpsertAsync(Collection, [Point("x", [1, 0])]);
+        Reopen();
+        Assert.Equal(1, await _index.CountAsync(Collection));
+    }
+
+    [Fact]
+    public async Task Compaction_folds_the_log_into_a_snapshot_and_keeps_every_point()
+    {
+        Reopen(compactionThresholdBytes: 64 * 1024);
+        const int dimension = 64;
         await _index.EnsureCollectionAsync(Collection, dimension);
-        var random = new Random(7);
-        // ~6 MB of log: crosses the 4 MB compaction threshold.
+        // 3 × 300 points × ~290 bytes ≈ 260 KB of log: crosses the 64 KB threshold.
         for (var batch = 0; batch < 3; batch++)
         {
-            var points = Enumerable.Range(0, 1000).Select(i => Point($"b{batch}-{i}", Enumerable.Range(0, dimension).Select(_ => (float)random.NextDouble() + 0.01f).ToArray())).ToList();
-            await _index.UpsertAsync(Collection, points);
+            await _index.UpsertAsync(Collection, RandomPoints(300, dimension, seed: batch, prefix: $"b{batch}-"));
         }
-        Assert.True(File.Exists(Path.Combine(_root.Path, Collection, "snapshot.bin")));
-        Reopen();
-        Assert.Equal(3000, await _index.CountAsync(Collection));
-        Assert.NotNull(await _index.GetAsync(Collection, "b0-17"));
+        Assert.True(File.Exists(SnapshotPath), "the log was compacted into a snapshot");
+        Assert.True(new FileInfo(LogPath).Length < 64 * 1024, "the log was emptied by the compaction");
+        await _index.DeleteAsync(Collection, ["b0-1", "b2-299"]);
+        await _index.UpsertAsync(Collection, [Point("b0-2", Enumerable.Repeat(1f, dimension).ToArray(), landmark: "changed")]);
+        var queries = RandomPoints(3, dimension, seed: 9).Select(p => p.Vector).ToList();
+        var before = await Snapshot(queries);
+
+        Reopen(compactionThresholdBytes: 64 * 1024);
+
+        Assert.Equal(898, await _index.CountAsync(Collection));
+        Assert.Null(await _index.GetAsync(Collection, "b0-1"));
+        Assert.Equal("changed", (await _index.GetAsync(Collection, "b0-2"))!.Payload[PayloadKeys.LandmarkId]);
+        Assert.Equal(before, await Snapshot(queries));
     }
 
     [Fact]
-    public async Task Vectors_of_the_wrong_dimension_are_refused()
+    public async Task Explicit_compaction_then_reopen_keeps_the_same_answers()
     {
+        await _index.EnsureCollectionAsync(Collection, 16);
+        await _index.UpsertAsync(Collection, RandomPoints(500, 16, seed: 5));
+        await _index.DeleteAsync(Collection, ["p0", "p499", "p250"]);
+        var queries = RandomPoints(3, 16, seed: 6).Select(p => p.Vector).ToList();
+        var before = await Snapshot(queries);
+
+        await _index.CompactAsync(Collection);
+        var logAfterCompaction = new FileInfo(LogPath).Length;
+        Reopen();
+
+        Assert.Equal(RecordFile.HeaderLength, logAfterCompaction);
+        Assert.Equal(497, await _index.CountAsync(Collection));
+        Assert.Equal(before, await Snapshot(queries));
+    }
+
+    [Fact]
+    public async Task A_crash_after_the_snapshot_rename_but_before_the_log_reset_loses_nothing()
+    {
+        await _index.EnsureCollectionAsync(Collection, 4);
+        await _index.UpsertAsync(Collection, [Point("a", [1, 0, 0, 0]), Point("b", [0, 1, 0, 0])]);
+        await _index.DeleteAsync(Collection, ["a"]);
+        await _index.UpsertAsync(Collection, [Point("a", [0, 0, 1, 0], landmark: "again")]);
+        _index.Dispose();
+        var log = File.ReadAllBytes(LogPath);
+        _index = Open();
+        await _index.CompactAsync(Collection);
+        _index.Dispose();
+        File.WriteAllBytes(LogPath, log); // the old log is still there, as if the process died before truncating it
+
+        _index = Open();
+
+        Assert.Equal(2, await _index.CountAsync(Collection));
+        Assert.Equal("again", (await _index.GetAsync(Collection, "a"))!.Payload[PayloadKeys.LandmarkId]);
+    }
+
+    [Fact]
+    public async Task Aliases_are_kept_in_an_atomically_written_json_file()
+    {
+        await _index.EnsureCollectionAsync("v1", 2);
+        await _index.EnsureCollectionAsync("v2", 2);
+        await _index.SetAliasAsync("live", "v1");
+        await _index.SetAliasAsync("live", "v2");
+        var path = Path.Combine(_root.Path, EmbeddedVectorIndex.AliasesFile);
+        var aliases = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(path));
+        Assert.Equal(new Dictionary<string, string> { ["live"] = "v2" }, aliases);
+        Assert.False(File.Exists(path + ".tmp"));
+        await Assert.ThrowsAsync<CollectionNotFoundException>(() => _index.SetAliasAsync("live", "missing"));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => _index.SetAliasAsync("v1", "v2"));
+        Assert.Equal("v2", await _index.ResolveAliasAsync("live"));
+    }
+
+    [Fact]
+    public async Task Stored_vectors_are_copies_so_callers_can_reuse_their_arrays()
+    {
+        await _index.EnsureCollectionAsync(Collection, 2);
+        var vector = new float[] { 1, 0 };
+        await _index.UpsertAsync(Collection, [Point("p", vector)]);
+        vector[0] = 0;
+        vector[1] = 1;
+        var stored = await _index.GetAsync(Collection, "p");
+        Assert.Equal([1f, 0f], stored!.Vector);
+        stored.Vector[0] = 42;
+        Assert.Equal(1f, (await _index.GetAsync(Collection, "p"))!.Vector[0]);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("../escape")]
+    [InlineData("has space")]
+    [InlineData("dots.are.not.allowed")]
+    public async Task Unsafe_collection_names_are_refused(string name)
+    {
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => _index.EnsureCollectionAsync(name, 2));
+        Assert.Empty(Directory.EnumerateDirectories(_root.Path));
+    }
+
+    [Fact]
+    public async Task Concurrent_upserts_deletes_and_searches_stay_consistent()
+    {
+        const int dimension = 32;
+        await _index.EnsureCollectionAsync(Collection, dimension);
+        var queries = RandomPoints(16, dimension, seed: 77).Select(p => p.Vector).ToList();
+        using var stop = new CancellationTokenSource();
+        var searches = 0;
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var results = await _index.SearchAsync(Collection, queries, 10);
+                Assert.Equal(queries.Count, results.Count);
+                Assert.All(results, hits => Assert.True(hits.Count <= 10));
+                Assert.All(results, hits => Assert.Equal(hits.Count, hits.Select(h => h.Id).Distinct().Count()));
+                await _index.CountAsync(Collection, PayloadFilter.Equal(PayloadKeys.LandmarkId, "1"));
+                Interlocked.Increment(ref searches);
+                // Give the (small) thread pool back between searches, as request handlers do.
+                await Task.Yield();
+            }
+        })).ToList();
+        try
+        {
+            var writers = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+            {
+                for (var batch = 0; batch < 10; batch++)
+                {
+                    await _index.UpsertAsync(Collection, RandomPoints(200, dimension, seed: w * 100 + batch, prefix: $"w{w}-{batch}-"));
+                    await _index.DeleteAsync(Collection, [$"w{w}-{batch}-0"]);
+                }
+            })).ToList();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
+            // At least one search must have overlapped the writes or followed them.
+            while (Volatile.Read(ref searches) == 0 && readers.All(r => !r.IsCompleted))
+            {
+                await Task.Delay(10);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(searches > 0);
+        Assert.Equal(2 * 10 * 199, await _index.CountAsync(Collection));
+        Reopen();
+        Assert.Equal(2 * 10 * 199, await _index.CountAsync(Collection));
+    }
+
+    [Fact]
+    public async Task Deleting_a_collection_removes_its_directory()
+    {
+        await _index.EnsureCollectionAsync(Collection, 2);
+        await _index.UpsertAsync(Collection, [Point("x", [1, 0])]);
+        await _index.DeleteCollectionAsync(Collection);
+        Assert.False(Directory.Exists(CollectionDir));
         await _index.EnsureCollectionAsync(Collection, 3);
-        await Assert.ThrowsAsync<ArgumentException>(() => _index.UpsertAsync(Collection, [Point("bad", [1, 0])]));
-        await Assert.ThrowsAsync<ArgumentException>(() => _index.SearchAsync(Collection, [[1, 0]], 1));
-        await Assert.ThrowsAsync<ArgumentException>(() => _index.UpsertAsync(Collection, [Point("zero", [0, 0, 0])]));
+        Assert.Equal(0, await _index.CountAsync(Collection));
+        Reopen();
+        Assert.Equal(0, await _index.CountAsync(Collection));
     }
 
     public void Dispose()

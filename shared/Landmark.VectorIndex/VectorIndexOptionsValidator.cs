@@ -1,0 +1,53 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace Landmark.VectorIndex;
+
+/// <summary>
+/// Validates <see cref="VectorIndexOptions"/> including the nested provider sections (which data annotations on the
+/// root alone do not reach), and requires an absolute http(s) <see cref="QdrantOptions.Url"/> when the provider is Qdrant.
+/// </summary>
+public sealed class VectorIndexOptionsValidator : IValidateOptions<VectorIndexOptions>
+{
+    public ValidateOptionsResult Validate(string? name, VectorIndexOptions options)
+    {
+        var failures = new List<string>();
+        if (!Enum.IsDefined(options.Provider))
+        {
+            failures.Add($"{VectorIndexOptions.SectionName}:Provider '{options.Provider}' is not one of {string.Join(", ", Enum.GetNames<VectorIndexProvider>())}.");
+        }
+        switch (options.Provider)
+        {
+            case VectorIndexProvider.Embedded:
+                Annotations(options.Embedded, "Embedded", failures);
+                break;
+            case VectorIndexProvider.Qdrant:
+                Annotations(options.Qdrant, "Qdrant", failures);
+                if (string.IsNullOrWhiteSpace(options.Qdrant?.Url))
+                {
+                    failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Url is required when Provider is Qdrant.");
+                }
+                else if (!options.Qdrant.HasValidUrl())
+                {
+                    failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Url '{options.Qdrant.Url}' must be an absolute http or https URL.");
+                }
+                break;
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Annotations(object? section, string sectionName, List<string> failures)
+    {
+        if (section is null)
+        {
+            failures.Add($"{VectorIndexOptions.SectionName}:{sectionName} is required.");
+            return;
+        }
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(section, new ValidationContext(section), results, validateAllProperties: true))
+        {
+            failures.AddRange(results.Select(r =>
+                $"{VectorIndexOptions.SectionName}:{sectionName}:{string.Join(",", r.MemberNames)}: {r.ErrorMessage}"));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using Landmark.Testing;
+using Microsoft.Extensions.Options;
+using Xunit;
+
+namespace Landmark.VectorIndex.Tests;
+
+/// <summary>
+/// One <see cref="IVectorIndex"/> implementation prepared for a test: the embedded index in a fresh temp directory
+/// (always available), or a real Qdrant at <c>QDRANT_URL</c> (available only when that variable is set). Collections
+/// are named with a per-test prefix and removed on dispose.
+/// </summary>
+public sealed class IndexUnderTest : IAsyncDisposable
+{
+    public const string Embedded = "embedded";
+    public const string Qdrant = "qdrant";
+    public const string QdrantUrlVariable = "QDRANT_URL";
+    public const string QdrantApiKeyVariable = "QDRANT_API_KEY";
+
+    private readonly TempDirectory? _directory;
+
+    private IndexUnderTest(string implementation)
+    {
+        Implementation = implementation;
+        switch (implementation)
+        {
+            case Embedded:
+                _directory = TestPaths.CreateTempDirectory("landmark-index");
+                Index = new EmbeddedVectorIndex(_directory.Path);
+                break;
+            case Qdrant:
+                var url = QdrantUrl ?? throw new InvalidOperationException($"{QdrantUrlVariable} is not set.");
+                var options = new VectorIndexOptions
+                {
+                    Provider = VectorIndexProvider.Qdrant,
+                    Qdrant = new QdrantOptions { Url = url, ApiKey = Environment.GetEnvironmentVariable(QdrantApiKeyVariable) },
+                };
+                Index = new QdrantVectorIndex(new PlainHttpClientFactory(), Options.Create(options));
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(implementation), implementation, "Unknown implementation.");
+        }
+    }
+
+    /// <summary>The implementations the contract runs against here: the embedded index always, Qdrant when <c>QDRANT_URL</c> is set.</summary>
+    public static TheoryData<string> Available
+    {
+        get
+        {
+            var data = new TheoryData<string> { Embedded };
+            if (QdrantUrl is not null)
+            {
+                data.Add(Qdrant);
+            }
+            return data;
+        }
+    }
+
+    public static string? QdrantUrl => Environment.GetEnvironmentVariable(QdrantUrlVariable) is { Length: > 0 } url ? url : null;
+
+    public string Implementation { get; }
+
+    public IVectorIndex Index { get; }
+
+    /// <summary>Prefix shared by every collection and alias name this test uses.</summary>
+    public string Prefix { get; } = "t" + Guid.NewGuid().ToString("N")[..12];
+
+    public static IndexUnderTest Create(string implementation) => new(implementation);
+
+    /// <summary>A collection or alias name unique to this test.</summary>
+    public string Name(string suffix = "main") => $"{Prefix}-{suffix}";
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            foreach (var collection in (await Index.ListCollectionsAsync()).Where(c => c.StartsWith(Prefix, StringComparison.Ordinal)))
+            {
+                await Index.DeleteCollectionAsync(collection);
+            }
+        }
+        finally
+        {
+            (Index as IDisposable)?.Dispose();
+            _directory?.Dispose();
+        }
+    }
+
+    private sealed class PlainHttpClientFactory : IHttpClientFactory
+    {
+        private static readonly HttpClient Shared = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+        public HttpClient CreateClient(string name) => Shared;
+    }
+}
