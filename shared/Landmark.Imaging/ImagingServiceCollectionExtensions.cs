@@ -7,11 +7,28 @@ namespace Landmark.Imaging;
 
 public static class ImagingServiceCollectionExtensions
 {
-    /// <summary>Registers <see cref="ImagePipeline"/> with options from <c>Landmark:Imaging</c>, validated at start-up (idempotent).</summary>
+    /// <summary>Registers <see cref="ImagePipeline"/> (a thread-safe singleton) with options from <c>Landmark:Imaging</c>,
+    /// validated at start-up. Idempotent.</summary>
     public static IServiceCollection AddImaging(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<ImagingOptions>().Bind(configuration.GetSection(ImagingOptions.SectionName))
-            .ValidateDataAnnotations().ValidateOnStart();
+        if (services.Any(d => d.ServiceType == typeof(ImagePipeline)))
+        {
+            return services;
+        }
+        var section = configuration.GetSection(ImagingOptions.SectionName);
+        services.AddOptions<ImagingOptions>()
+            .Bind(section)
+            .Configure(options =>
+            {
+                // The binder appends configured list items to the defaults; configured variants replace them instead.
+                var variants = section.GetSection(nameof(ImagingOptions.Variants));
+                if (variants.GetChildren().Any())
+                {
+                    options.Variants = variants.Get<List<VariantSpec>>() ?? [];
+                }
+            })
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
         services.TryAddSingleton(sp => new ImagePipeline(sp.GetRequiredService<IOptions<ImagingOptions>>().Value));
         return services;
     }
