@@ -39,11 +39,9 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreContract
     {
         var closedPort = TestPaths.FreeTcpPort();
         var store = server.CreateStore($"127.0.0.1:{closedPort}", maxAttempts: 3);
-        var stopwatch = Stopwatch.StartNew();
         var error = await Record.ExceptionAsync(() => store.PutBytesAsync(Bucket, "k", new byte[] { 1 }));
         Assert.NotNull(error);
         Assert.IsNotType<ObjectNotFoundException>(error);
-        Assert.True(stopwatch.Elapsed >= TimeSpan.FromMilliseconds(100), "two retries with back-off take at least 150 ms");
     }
 
     [Fact]
