@@ -1,35 +1,72 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.Storage;
 
 /// <summary>
-/// Object storage on the local file system (embedded mode): <c>root/&lt;bucket&gt;/&lt;key&gt;</c>, content type and
-/// user metadata in a sidecar under <c>root/.meta/&lt;bucket&gt;/&lt;key&gt;.json</c>. Every write goes to a temporary
-/// file in the same directory, is flushed to disk, then renamed over the target, so readers never see a partial object
-/// and a crash mid-write leaves the previous version.
+/// Object storage on the local file system (embedded mode). An object is the file <c>root/&lt;bucket&gt;/&lt;key&gt;</c>;
+/// its content type, ETag (MD5 of the bytes, as S3 gives for single-part uploads) and user metadata are in a JSON
+/// sidecar at the same relative path under <c>root/.meta/</c> (a tree that mirrors the data tree, so sidecars never
+/// appear in listings and never collide with keys).
+/// <para>
+/// Every write goes to a temporary file in the target's directory, is flushed to disk, then renamed over the target
+/// (<see cref="File.Move(string, string, bool)"/>, an atomic rename), so readers see the old or the new object, never a
+/// partial one, and a crash mid-write leaves the previous version. Concurrent writers of one key stream their bytes in
+/// parallel; the final "sidecar + bytes" renames are serialised per key inside the process, so the last writer wins
+/// with its own metadata. Readers open with <see cref="FileShare.Delete"/>: a concurrent replace does not disturb an
+/// open stream, which keeps reading the version it opened.
+/// </para>
+/// <para>
+/// File-system limit: a key cannot also be a "directory" of another key (<c>a</c> and <c>a/b</c>); such a put fails
+/// with an <see cref="IOException"/> that says so.
+/// </para>
 /// </summary>
-public sealed class LocalDiskObjectStore : IObjectStore
+public sealed partial class LocalDiskObjectStore : IObjectStore
 {
-    private const string MetaDirectory = ".meta";
-    private const string TempSuffix = ".tmp-";
+    /// <summary>Directory under the root that holds the metadata sidecars (bucket names never start with '.').</summary>
+    public const string MetaDirectory = ".meta";
+
+    private const string TempExtension = ".landmark-tmp";
+    private const int BufferSize = 81920;
+    private const int LockStripes = 64;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    private readonly string _root;
-
-    public LocalDiskObjectStore(string root)
+    private static readonly EnumerationOptions Recursive = new()
     {
-        _root = Path.GetFullPath(root);
-        Directory.CreateDirectory(_root);
+        RecurseSubdirectories = true,
+        AttributesToSkip = 0,
+        IgnoreInaccessible = false,
+        ReturnSpecialDirectories = false,
+    };
+
+    private readonly SemaphoreSlim[] _locks = Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    private readonly ILogger _logger;
+
+    /// <summary>A store rooted at <paramref name="root"/> (created when missing; relative to the working directory).</summary>
+    public LocalDiskObjectStore(string root, ILogger<LocalDiskObjectStore>? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(root);
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+        _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
+    /// <summary>A store rooted at <see cref="LocalStorageOptions.Root"/>.</summary>
     public LocalDiskObjectStore(IOptions<StorageOptions> options) : this(options.Value.Local.Root)
     {
     }
 
-    public string Root => _root;
+    /// <summary>A store rooted at <see cref="LocalStorageOptions.Root"/>, logging to <paramref name="logger"/>.</summary>
+    public LocalDiskObjectStore(IOptions<StorageOptions> options, ILogger<LocalDiskObjectStore> logger) : this(options.Value.Local.Root, logger)
+    {
+    }
+
+    /// <summary>Absolute root directory.</summary>
+    public string Root { get; }
 
     public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default)
     {
@@ -37,20 +74,28 @@ public sealed class LocalDiskObjectStore : IObjectStore
         return Task.CompletedTask;
     }
 
+    /// <summary>True when the bucket's directory exists.</summary>
+    public Task<bool> BucketExistsAsync(string bucket, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Directory.Exists(BucketPath(bucket)));
+
     public async Task PutAsync(string bucket, string key, Stream content, long length, string contentType,
         IReadOnlyDictionary<string, string>? metadata = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, -1);
         var path = ObjectPath(bucket, key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + TempSuffix + Guid.NewGuid().ToString("N");
-        string etag;
+        var metaPath = MetaPath(bucket, key);
+        var userMetadata = ObjectMetadata.Normalize(metadata);
+        var directory = Path.GetDirectoryName(path)!;
+        CreateDirectory(directory, key);
+        var temp = TempPathFor(path);
         try
         {
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
+            string etag;
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
             {
                 using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-                var buffer = new byte[81920];
+                var buffer = new byte[BufferSize];
                 int read;
                 while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
                 {
@@ -59,32 +104,43 @@ public sealed class LocalDiskObjectStore : IObjectStore
                 }
                 if (length >= 0 && file.Length != length)
                 {
-                    throw new InvalidDataException($"Expected {length} bytes for '{key}' but the stream had {file.Length}.");
+                    throw new InvalidDataException($"Expected {length} bytes for '{bucket}/{key}' but the stream had {file.Length}.");
                 }
                 await file.FlushAsync(cancellationToken);
                 file.Flush(flushToDisk: true);
                 etag = Convert.ToHexStringLower(md5.GetHashAndReset());
             }
-            var sidecar = new Sidecar(contentType, etag,
-                metadata?.ToDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value) ?? new Dictionary<string, string>());
-            await WriteAtomicallyAsync(MetaPath(bucket, key), JsonSerializer.SerializeToUtf8Bytes(sidecar, Json), cancellationToken);
-            File.Move(temp, path, overwrite: true);
+            var sidecar = JsonSerializer.SerializeToUtf8Bytes(
+                new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, userMetadata), Json);
+
+            var gate = LockFor(path);
+            await gate.WaitAsync(cancellationToken);
+            try
+            {
+                await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
+                Replace(temp, path, key);
+            }
+            finally
+            {
+                gate.Release();
+            }
         }
         finally
         {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
+            TryDelete(temp);
         }
     }
 
     public Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         var path = ObjectPath(bucket, key);
+        if (Directory.Exists(path))
+        {
+            throw new ObjectNotFoundException(bucket, key);
+        }
         try
         {
-            Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 81920, FileOptions.Asynchronous);
+            Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous);
             return Task.FromResult(stream);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
@@ -95,39 +151,76 @@ public sealed class LocalDiskObjectStore : IObjectStore
 
     public async Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
-        var file = new FileInfo(ObjectPath(bucket, key));
-        if (!file.Exists)
+        var path = ObjectPath(bucket, key);
+        var metaPath = MetaPath(bucket, key);
+        // The lock makes the pair (bytes, sidecar) consistent against a writer of this process.
+        var gate = LockFor(path);
+        await gate.WaitAsync(cancellationToken);
+        try
         {
-            return null;
+            var file = new FileInfo(path);
+            if (!file.Exists)
+            {
+                return null;
+            }
+            var sidecar = await ReadSidecarAsync(metaPath, cancellationToken);
+            return new ObjectInfo(bucket, key, file.Length, sidecar?.ContentType, new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero),
+                sidecar?.ETag, sidecar?.Metadata ?? new Dictionary<string, string>());
         }
-        var sidecar = await ReadSidecarAsync(bucket, key, cancellationToken);
-        return new ObjectInfo(bucket, key, file.Length, sidecar?.ContentType, file.LastWriteTimeUtc, sidecar?.ETag,
-            sidecar?.Metadata ?? new Dictionary<string, string>());
+        finally
+        {
+            gate.Release();
+        }
     }
 
-    public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
-        File.Delete(ObjectPath(bucket, key));
-        File.Delete(MetaPath(bucket, key));
-        return Task.CompletedTask;
+        var path = ObjectPath(bucket, key);
+        var metaPath = MetaPath(bucket, key);
+        var gate = LockFor(path);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            DeleteFile(path);
+            DeleteFile(metaPath);
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
 
     public async IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix = "",
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        ObjectKeys.ValidatePrefix(prefix);
         var bucketPath = BucketPath(bucket);
-        if (!Directory.Exists(bucketPath))
+        // Start at the deepest directory the prefix names: listing "images/2024/" does not walk the whole bucket.
+        var lastSlash = prefix.LastIndexOf('/');
+        var start = lastSlash < 0 ? bucketPath : Path.Combine(bucketPath, prefix[..lastSlash]);
+        if (!Directory.Exists(start))
         {
             yield break;
         }
-        var keys = Directory.EnumerateFiles(bucketPath, "*", SearchOption.AllDirectories)
-            .Where(f => !Path.GetFileName(f).Contains(TempSuffix, StringComparison.Ordinal))
-            .Select(f => Path.GetRelativePath(bucketPath, f).Replace('\\', '/'))
-            .Where(k => k.StartsWith(prefix, StringComparison.Ordinal))
-            .Order(StringComparer.Ordinal);
+        List<string> keys;
+        try
+        {
+            keys = Directory.EnumerateFiles(start, "*", Recursive)
+                .Where(f => !IsTempFile(f))
+                .Select(f => Path.GetRelativePath(bucketPath, f).Replace(Path.DirectorySeparatorChar, '/'))
+                .Where(k => k.StartsWith(prefix, StringComparison.Ordinal))
+                .Order(ObjectKeys.Order)
+                .ToList();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The directory was removed while we walked it.
+            yield break;
+        }
         foreach (var key in keys)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            // A key deleted since the walk is skipped.
             if (await StatAsync(bucket, key, cancellationToken) is { } info)
             {
                 yield return info;
@@ -135,82 +228,124 @@ public sealed class LocalDiskObjectStore : IObjectStore
         }
     }
 
-    private async Task<Sidecar?> ReadSidecarAsync(string bucket, string key, CancellationToken cancellationToken)
+    private static async Task<Sidecar?> ReadSidecarAsync(string metaPath, CancellationToken cancellationToken)
     {
         try
         {
-            await using var stream = new FileStream(MetaPath(bucket, key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            await using var stream = new FileStream(metaPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 4096, FileOptions.Asynchronous);
             return await JsonSerializer.DeserializeAsync<Sidecar>(stream, Json, cancellationToken);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or JsonException)
         {
+            // Written before the sidecar existed, or by hand: the bytes are still the object.
             return null;
         }
     }
 
-    private static async Task WriteAtomicallyAsync(string path, byte[] bytes, CancellationToken cancellationToken)
+    private static async Task WriteAtomicallyAsync(string path, byte[] bytes, string key, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + TempSuffix + Guid.NewGuid().ToString("N");
-        await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        CreateDirectory(Path.GetDirectoryName(path)!, key);
+        var temp = TempPathFor(path);
+        try
         {
-            await file.WriteAsync(bytes, cancellationToken);
-            file.Flush(flushToDisk: true);
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            {
+                await file.WriteAsync(bytes, cancellationToken);
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
+            }
+            Replace(temp, path, key);
+        }
+        finally
+        {
+            TryDelete(temp);
+        }
+    }
+
+    private static void CreateDirectory(string directory, string key)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (IOException ex)
+        {
+            throw new IOException($"Key '{key}' needs a directory where another key is a file (a local-disk store cannot hold both 'a' and 'a/b').", ex);
+        }
+    }
+
+    private static void Replace(string temp, string path, string key)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"Key '{key}' is a directory of other keys (a local-disk store cannot hold both 'a' and 'a/b').");
         }
         File.Move(temp, path, overwrite: true);
     }
 
+    private void DeleteFile(string path)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Already gone.
+        }
+        catch (IOException ex)
+        {
+            _logger.LogWarning(ex, "Could not delete {Path}", path);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A temporary file: listings ignore it anyway.
+        }
+    }
+
+    private static string TempPathFor(string path) => path + "." + Guid.NewGuid().ToString("N") + TempExtension;
+
+    private static bool IsTempFile(string path) => TempFileName().IsMatch(Path.GetFileName(path));
+
+    [GeneratedRegex(@"\.[0-9a-f]{32}\.landmark-tmp$", RegexOptions.CultureInvariant)]
+    private static partial Regex TempFileName();
+
+    private SemaphoreSlim LockFor(string path) =>
+        _locks[(int)((uint)StringComparer.Ordinal.GetHashCode(path) % LockStripes)];
+
     private string BucketPath(string bucket)
     {
-        ValidateBucket(bucket);
-        return Path.Combine(_root, bucket);
+        BucketNames.Validate(bucket);
+        return Path.Combine(Root, bucket);
     }
 
     private string ObjectPath(string bucket, string key)
     {
         ObjectKeys.Validate(key);
-        return Path.Combine(BucketPath(bucket), key);
+        if (IsTempFile(key))
+        {
+            throw new ArgumentException($"Invalid object key '{key}': the '{TempExtension}' ending is reserved for temporary files.", nameof(key));
+        }
+        return Path.Combine(BucketPath(bucket), key.Replace('/', Path.DirectorySeparatorChar));
     }
 
     private string MetaPath(string bucket, string key)
     {
-        ObjectKeys.Validate(key);
-        ValidateBucket(bucket);
-        return Path.Combine(_root, MetaDirectory, bucket, key + ".json");
-    }
-
-    private static void ValidateBucket(string bucket)
-    {
-        if (string.IsNullOrEmpty(bucket) || bucket.StartsWith('.') || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-'))
-        {
-            throw new ArgumentException($"Invalid bucket name '{bucket}' (lower-case letters, digits and '-').", nameof(bucket));
-        }
+        BucketNames.Validate(bucket);
+        return Path.Combine(Root, MetaDirectory, bucket, key.Replace('/', Path.DirectorySeparatorChar));
     }
 
     private sealed record Sidecar(string? ContentType, string? ETag, Dictionary<string, string> Metadata);
-}
-
-/// <summary>Rules every object key follows, whatever the store.</summary>
-public static class ObjectKeys
-{
-    public const int MaxLength = 1024;
-
-    public static void Validate(string key)
-    {
-        if (string.IsNullOrEmpty(key) || key.Length > MaxLength)
-        {
-            throw new ArgumentException($"An object key must have 1 to {MaxLength} characters.", nameof(key));
-        }
-        if (key.StartsWith('/') || key.Contains('\\') || key.Any(char.IsControl))
-        {
-            throw new ArgumentException($"Invalid object key '{key}': relative, '/'-separated, no control characters.", nameof(key));
-        }
-        foreach (var segment in key.Split('/'))
-        {
-            if (segment.Length == 0 || segment is "." or "..")
-            {
-                throw new ArgumentException($"Invalid object key '{key}': empty, '.' or '..' segment.", nameof(key));
-            }
-        }
-    }
 }

@@ -1,129 +1,239 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Minio;
+using Minio.DataModel;
 using Minio.DataModel.Args;
 using Minio.Exceptions;
 using Polly;
 using Polly.Retry;
+using SdkObjectNotFoundException = Minio.Exceptions.ObjectNotFoundException;
 
 namespace Landmark.Storage;
 
 /// <summary>
-/// Object storage on an S3 server (MinIO, Ceph radosgw, AWS) through the MinIO SDK. Physical bucket names are
-/// <see cref="S3StorageOptions.BucketPrefix"/> + the logical name. Transient failures (connection refused, timeouts,
-/// 5xx) are retried with exponential back-off and jitter; "not found" is never retried.
+/// Object storage on an S3 server (MinIO, Ceph radosgw, AWS) through the MinIO SDK 7. Physical bucket names are
+/// <see cref="S3StorageOptions.BucketPrefix"/> + the logical name.
+/// <para>
+/// Transient failures (connection refused or reset, timeouts, HTTP 5xx, throttling) are retried with exponential
+/// back-off and jitter (<see cref="S3StorageOptions.MaxAttempts"/>, <see cref="S3StorageOptions.RetryDelayMs"/>) and
+/// end in an <see cref="ObjectStoreUnavailableException"/>; "not found" is never retried. Server error answers surface
+/// as <see cref="S3ServiceException"/> (status, S3 code, message) instead of the SDK's exceptions.
+/// </para>
+/// <para>
+/// Uploads: a seekable stream is sent with its size (the SDK uses multipart from 5 MiB on) and rewound for a retry;
+/// a non-seekable stream of known length up to <see cref="S3StorageOptions.MemoryBufferBytes"/> is buffered first;
+/// any other non-seekable stream (length -1, or large) is streamed as a multipart upload in 5 MiB parts and retried
+/// only if the failure came before its first byte was read. Downloads (<see cref="OpenReadAsync"/>) are copied out of
+/// the SDK's callback into memory, or into a temporary file beyond <see cref="S3StorageOptions.MemoryBufferBytes"/>.
+/// </para>
+/// <para>
+/// <see cref="ListAsync"/> gives size, ETag and last-modified time; content type and user metadata need
+/// <see cref="StatAsync"/>. ETags never have quotes; metadata keys are lower-case.
+/// </para>
 /// </summary>
 public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
-    private const string MetadataPrefix = "x-amz-meta-";
-    private readonly IMinioClient _client;
-    private readonly S3StorageOptions _options;
-    private readonly ResiliencePipeline _retry;
+    private const string MetadataHeaderPrefix = "x-amz-meta-";
+    private const string DefaultContentType = "application/octet-stream";
+    private static readonly TimeSpan MaxPresignExpiry = TimeSpan.FromDays(7);
 
-    public S3ObjectStore(IOptions<StorageOptions> options, ILogger<S3ObjectStore> logger)
+    /// <summary>Headers the SDK reports in <see cref="ObjectStat.MetaData"/> next to the user metadata.</summary>
+    private static readonly HashSet<string> SystemHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
-        _options = options.Value.S3;
-        _client = new MinioClient()
-            .WithEndpoint(_options.Endpoint)
-            .WithCredentials(_options.AccessKey, _options.SecretKey)
-            .WithRegion(_options.Region)
-            .WithSSL(_options.UseSsl)
-            .WithTimeout(_options.TimeoutSeconds * 1000)
-            .Build();
-        _retry = new ResiliencePipelineBuilder()
-            .AddRetry(new RetryStrategyOptions
-            {
-                MaxRetryAttempts = Math.Max(0, _options.MaxAttempts - 1),
-                Delay = TimeSpan.FromMilliseconds(_options.RetryDelayMs),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
-                OnRetry = args =>
-                {
-                    logger.LogWarning(args.Outcome.Exception, "S3 call failed (attempt {Attempt}); retrying in {Delay}", args.AttemptNumber + 1, args.RetryDelay);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        "content-type", "cache-control", "content-encoding", "content-disposition", "x-amz-acl", "x-minio-extract",
+    };
+
+    private static readonly ResiliencePropertyKey<Attempt> AttemptKey = new("landmark.s3.attempt");
+
+    private readonly IMinioClient _client;
+    private readonly HttpClient _http;
+    private readonly S3StorageOptions _options;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipeline _retry;
+    private readonly string _endpoint;
+
+    /// <summary>A store for <see cref="StorageOptions.S3"/>.</summary>
+    public S3ObjectStore(IOptions<StorageOptions> options, ILogger<S3ObjectStore> logger)
+        : this(options.Value.S3, logger)
+    {
     }
 
-    public string PhysicalBucket(string bucket) => _options.BucketPrefix + bucket;
-
-    public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default) =>
-        _retry.ExecuteAsync(async ct =>
+    /// <summary>A store for <paramref name="options"/>.</summary>
+    public S3ObjectStore(S3StorageOptions options, ILogger<S3ObjectStore>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        if (!S3Endpoint.TryParse(options.Endpoint, options.UseSsl, out var hostAndPort, out var secure))
         {
-            var name = PhysicalBucket(bucket);
-            if (await _client.BucketExistsAsync(new BucketExistsArgs().WithBucket(name), ct))
+            throw new ArgumentException($"S3 endpoint '{options.Endpoint}' is not host:port or an http(s) URL.", nameof(options));
+        }
+        _endpoint = (secure ? "https://" : "http://") + hostAndPort;
+        _http = new HttpClient(new S3ErrorHandler(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(options.ConnectTimeoutSeconds),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = DecompressionMethods.None,
+        }));
+        _client = new MinioClient()
+            .WithEndpoint(hostAndPort)
+            .WithCredentials(options.AccessKey, options.SecretKey)
+            .WithRegion(options.Region)
+            .WithSSL(secure)
+            .WithTimeout(checked(options.TimeoutSeconds * 1000))
+            .WithHttpClient(_http, disposeHttpClient: false)
+            .Build();
+        _retry = BuildRetryPipeline(options, _logger);
+    }
+
+    /// <summary>Endpoint URL this store talks to.</summary>
+    public string Endpoint => _endpoint;
+
+    /// <summary>The S3 bucket that holds logical bucket <paramref name="bucket"/>.</summary>
+    public string PhysicalBucket(string bucket)
+    {
+        BucketNames.Validate(bucket);
+        return _options.BucketPrefix + bucket;
+    }
+
+    public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default)
+    {
+        var name = PhysicalBucket(bucket);
+        return RunAsync("create bucket", bucket, null, async ct =>
+        {
+            if (await _client.BucketExistsAsync(new BucketExistsArgs().WithBucket(name), ct).ConfigureAwait(false))
             {
-                return;
+                return true;
             }
             try
             {
-                await _client.MakeBucketAsync(new MakeBucketArgs().WithBucket(name), ct);
+                await _client.MakeBucketAsync(new MakeBucketArgs().WithBucket(name).WithLocation(_options.Region), ct).ConfigureAwait(false);
+                _logger.LogInformation("Created bucket {Bucket} at {Endpoint}", name, _endpoint);
             }
-            catch (MinioException ex) when (ex.Message.Contains("BucketAlreadyOwnedByYou", StringComparison.Ordinal) ||
-                                            ex.Message.Contains("BucketAlreadyExists", StringComparison.Ordinal))
+            catch (Exception ex) when (ex is S3ServiceException { ErrorCode: "BucketAlreadyOwnedByYou" or "BucketAlreadyExists" } ||
+                                       (ex is ArgumentException && ex.Message.StartsWith("Bucket already owned by you", StringComparison.Ordinal)))
             {
-                // Created concurrently: fine.
+                // Created concurrently (or already ours): idempotent. "BucketAlreadyExists" may also mean another
+                // account owns the name, which the next operation reports as access denied.
             }
-        }, cancellationToken).AsTask();
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <summary>True when the bucket exists (and the credentials may see it).</summary>
+    public Task<bool> BucketExistsAsync(string bucket, CancellationToken cancellationToken = default)
+    {
+        var name = PhysicalBucket(bucket);
+        return RunAsync("check bucket", bucket, null,
+            async ct => await _client.BucketExistsAsync(new BucketExistsArgs().WithBucket(name), ct).ConfigureAwait(false), cancellationToken);
+    }
 
     public async Task PutAsync(string bucket, string key, Stream content, long length, string contentType,
         IReadOnlyDictionary<string, string>? metadata = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, -1);
         ObjectKeys.Validate(key);
-        // A retry must re-send from the start: buffer non-seekable or unknown-length streams.
+        var name = PhysicalBucket(bucket);
+        var headers = ObjectMetadata.Normalize(metadata).ToDictionary(kv => MetadataHeaderPrefix + kv.Key, kv => kv.Value);
+        var type = string.IsNullOrWhiteSpace(contentType) ? DefaultContentType : contentType;
+
+        Stream? owned = null;
         Stream source = content;
-        MemoryStream? buffer = null;
-        if (!content.CanSeek || length < 0)
+        long size = length;
+        Func<bool> canResend;
+        if (content.CanSeek)
         {
-            buffer = new MemoryStream();
-            await content.CopyToAsync(buffer, cancellationToken);
-            buffer.Position = 0;
-            source = buffer;
-            length = buffer.Length;
+            var remaining = content.Length - content.Position;
+            if (length >= 0 && length != remaining)
+            {
+                throw new InvalidDataException($"Expected {length} bytes for '{bucket}/{key}' but the stream has {remaining}.");
+            }
+            size = remaining;
+            canResend = () => true;
         }
-        var start = source.Position;
-        var headers = metadata?.ToDictionary(kv => MetadataPrefix + kv.Key.ToLowerInvariant(), kv => kv.Value) ?? [];
+        else if (length >= 0 && length <= _options.MemoryBufferBytes)
+        {
+            owned = await SpooledContent.CopyAsync(content, _options.MemoryBufferBytes, cancellationToken).ConfigureAwait(false);
+            if (owned.Length != length)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+                throw new InvalidDataException($"Expected {length} bytes for '{bucket}/{key}' but the stream had {owned.Length}.");
+            }
+            source = owned;
+            canResend = () => true;
+        }
+        else
+        {
+            // Streamed (multipart for length -1): it can be sent again only if nothing was read yet.
+            var tracking = new ReadTrackingStream(content);
+            source = tracking;
+            canResend = () => !tracking.Consumed;
+        }
+
+        var start = source.CanSeek ? source.Position : 0;
         try
         {
-            await _retry.ExecuteAsync(async ct =>
+            await RunAsync("put", bucket, key, async ct =>
             {
-                source.Position = start;
+                if (source.CanSeek)
+                {
+                    source.Position = start;
+                }
                 var args = new PutObjectArgs()
-                    .WithBucket(PhysicalBucket(bucket))
+                    .WithBucket(name)
                     .WithObject(key)
                     .WithStreamData(source)
-                    .WithObjectSize(length)
-                    .WithContentType(contentType)
+                    .WithObjectSize(size)
+                    .WithContentType(type)
                     .WithHeaders(headers);
-                await _client.PutObjectAsync(args, ct);
-            }, cancellationToken);
+                await _client.PutObjectAsync(args, ct).ConfigureAwait(false);
+                return true;
+            }, cancellationToken, canResend).ConfigureAwait(false);
         }
         finally
         {
-            buffer?.Dispose();
+            if (owned is not null)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
     public async Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
+        var name = PhysicalBucket(bucket);
         try
         {
-            return await _retry.ExecuteAsync(async ct =>
+            return await RunAsync("get", bucket, key, async ct =>
             {
-                var buffer = new MemoryStream();
-                // The SDK's stream is only valid inside the callback: copy it out.
-                await _client.GetObjectAsync(new GetObjectArgs()
-                    .WithBucket(PhysicalBucket(bucket))
-                    .WithObject(key)
-                    .WithCallbackStream(async (stream, token) => await stream.CopyToAsync(buffer, token)), ct);
-                buffer.Position = 0;
-                return (Stream)buffer;
-            }, cancellationToken);
+                Stream? copy = null;
+                try
+                {
+                    // The SDK's stream is only valid inside the callback: copy it out.
+                    await _client.GetObjectAsync(new GetObjectArgs()
+                        .WithBucket(name)
+                        .WithObject(key)
+                        .WithCallbackStream(async (stream, token) =>
+                        {
+                            copy = await SpooledContent.CopyAsync(stream, _options.MemoryBufferBytes, token).ConfigureAwait(false);
+                        }), ct).ConfigureAwait(false);
+                    return copy ?? throw new InvalidOperationException($"The S3 client returned no content for '{bucket}/{key}'.");
+                }
+                catch
+                {
+                    if (copy is not null)
+                    {
+                        await copy.DisposeAsync().ConfigureAwait(false);
+                    }
+                    throw;
+                }
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsNotFound(ex))
         {
@@ -134,68 +244,239 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
+        var name = PhysicalBucket(bucket);
+        ObjectStat stat;
         try
         {
-            var stat = await _retry.ExecuteAsync(async ct =>
-                await _client.StatObjectAsync(new StatObjectArgs().WithBucket(PhysicalBucket(bucket)).WithObject(key), ct), cancellationToken);
-            var metadata = stat.MetaData
-                .Where(kv => !string.Equals(kv.Key, "Content-Type", StringComparison.OrdinalIgnoreCase))
-                .ToDictionary(
-                    kv => kv.Key.StartsWith(MetadataPrefix, StringComparison.OrdinalIgnoreCase) ? kv.Key[MetadataPrefix.Length..].ToLowerInvariant() : kv.Key.ToLowerInvariant(),
-                    kv => kv.Value);
-            return new ObjectInfo(bucket, key, stat.Size, stat.ContentType, new DateTimeOffset(stat.LastModified.ToUniversalTime(), TimeSpan.Zero),
-                stat.ETag?.Trim('"'), metadata);
+            stat = await RunAsync("stat", bucket, key,
+                async ct => await _client.StatObjectAsync(new StatObjectArgs().WithBucket(name).WithObject(key), ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsNotFound(ex))
         {
             return null;
         }
+        var metadata = stat.MetaData
+            .Where(kv => !SystemHeaders.Contains(kv.Key))
+            .ToDictionary(
+                kv => (kv.Key.StartsWith(MetadataHeaderPrefix, StringComparison.OrdinalIgnoreCase) ? kv.Key[MetadataHeaderPrefix.Length..] : kv.Key).ToLowerInvariant(),
+                kv => kv.Value);
+        return new ObjectInfo(bucket, key, stat.Size, stat.ContentType, ToUtc(stat.LastModified), NormalizeETag(stat.ETag), metadata);
     }
 
-    public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(key);
-        return _retry.ExecuteAsync(async ct =>
-            await _client.RemoveObjectAsync(new RemoveObjectArgs().WithBucket(PhysicalBucket(bucket)).WithObject(key), ct), cancellationToken).AsTask();
+        var name = PhysicalBucket(bucket);
+        try
+        {
+            await RunAsync("delete", bucket, key, async ct =>
+            {
+                await _client.RemoveObjectAsync(new RemoveObjectArgs().WithBucket(name).WithObject(key), ct).ConfigureAwait(false);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsNotFound(ex))
+        {
+            // Deleting a missing object (or from a missing bucket) is not an error.
+        }
     }
 
     public async IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix = "",
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var args = new ListObjectsArgs().WithBucket(PhysicalBucket(bucket)).WithPrefix(prefix).WithRecursive(true);
-        await foreach (var item in _client.ListObjectsEnumAsync(args, cancellationToken))
+        ObjectKeys.ValidatePrefix(prefix);
+        var name = PhysicalBucket(bucket);
+        // The SDK pages through the listing itself (continuation tokens). A transient failure restarts the listing and
+        // skips what was already returned (S3 lists in key order), up to MaxAttempts times in all.
+        string? last = null;
+        for (var attempt = 1; ; attempt++)
         {
-            if (item.IsDir)
+            var args = new ListObjectsArgs().WithBucket(name).WithPrefix(prefix).WithRecursive(true).WithVersions(false);
+            var items = _client.ListObjectsEnumAsync(args, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            Exception? failure = null;
+            try
             {
-                continue;
+                while (true)
+                {
+                    Item item;
+                    try
+                    {
+                        if (!await items.MoveNextAsync().ConfigureAwait(false))
+                        {
+                            yield break;
+                        }
+                        item = items.Current;
+                    }
+                    catch (Exception ex) when (IsNotFound(ex))
+                    {
+                        // A missing bucket holds no objects.
+                        yield break;
+                    }
+                    catch (Exception ex) when (IsTransient(ex, cancellationToken))
+                    {
+                        failure = ex;
+                        break;
+                    }
+                    if (item.IsDir || (last is not null && ObjectKeys.Order.Compare(item.Key, last) <= 0))
+                    {
+                        continue;
+                    }
+                    last = item.Key;
+                    yield return new ObjectInfo(bucket, item.Key, (long)item.Size, item.ContentType,
+                        item.LastModifiedDateTime is { } modified ? ToUtc(modified) : DateTimeOffset.MinValue,
+                        NormalizeETag(item.ETag), item.UserMetadata is { } meta
+                            ? meta.ToDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value)
+                            : new Dictionary<string, string>());
+                }
             }
-            yield return new ObjectInfo(bucket, item.Key, (long)item.Size, null,
-                item.LastModifiedDateTime is { } modified ? new DateTimeOffset(modified.ToUniversalTime(), TimeSpan.Zero) : DateTimeOffset.MinValue,
-                item.ETag?.Trim('"'), new Dictionary<string, string>());
+            finally
+            {
+                await items.DisposeAsync().ConfigureAwait(false);
+            }
+            if (attempt >= _options.MaxAttempts)
+            {
+                throw Unavailable("list", bucket, prefix, attempt, failure);
+            }
+            var delay = BackoffDelay(attempt);
+            _logger.LogWarning(failure, "S3 list of {Bucket}/{Prefix}* failed (attempt {Attempt} of {MaxAttempts}); retrying in {Delay}",
+                bucket, prefix, attempt, _options.MaxAttempts, delay);
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>A URL that lets its holder download the object without credentials until it expires.</summary>
-    public Task<string> PresignGetAsync(string bucket, string key, TimeSpan expiry) =>
-        _client.PresignedGetObjectAsync(new PresignedGetObjectArgs().WithBucket(PhysicalBucket(bucket)).WithObject(key).WithExpiry((int)expiry.TotalSeconds));
-
-    /// <summary>A URL that lets its holder upload the object without credentials until it expires.</summary>
-    public Task<string> PresignPutAsync(string bucket, string key, TimeSpan expiry) =>
-        _client.PresignedPutObjectAsync(new PresignedPutObjectArgs().WithBucket(PhysicalBucket(bucket)).WithObject(key).WithExpiry((int)expiry.TotalSeconds));
-
-    public void Dispose() => (_client as IDisposable)?.Dispose();
-
-    private static bool IsNotFound(Exception ex) =>
-        ex is Minio.Exceptions.ObjectNotFoundException or BucketNotFoundException ||
-        (ex is MinioException m && (m.Message.Contains("NoSuchKey", StringComparison.Ordinal) || m.Message.Contains("NoSuchBucket", StringComparison.Ordinal)));
-
-    private static bool IsTransient(Exception ex) => !IsNotFound(ex) && ex switch
+    /// <summary>A URL that lets its holder download the object without credentials until it expires (1 s to 7 days).
+    /// Computed locally: the object need not exist yet.</summary>
+    public Task<string> PresignGetAsync(string bucket, string key, TimeSpan expiry)
     {
-        ConnectionException or HttpRequestException or SocketException or TimeoutException => true,
-        TaskCanceledException => false,
-        InternalClientException or UnexpectedMinioException => true,
-        MinioException m => m.Message.Contains("InternalError", StringComparison.Ordinal) || m.Message.Contains("SlowDown", StringComparison.Ordinal)
-                            || m.Message.Contains("ServiceUnavailable", StringComparison.Ordinal),
-        _ => ex.InnerException is HttpRequestException or SocketException,
+        ObjectKeys.Validate(key);
+        return _client.PresignedGetObjectAsync(new PresignedGetObjectArgs()
+            .WithBucket(PhysicalBucket(bucket)).WithObject(key).WithExpiry(ExpirySeconds(expiry)));
+    }
+
+    /// <summary>A URL that lets its holder upload the object with an HTTP PUT without credentials until it expires
+    /// (1 s to 7 days).</summary>
+    public Task<string> PresignPutAsync(string bucket, string key, TimeSpan expiry)
+    {
+        ObjectKeys.Validate(key);
+        return _client.PresignedPutObjectAsync(new PresignedPutObjectArgs()
+            .WithBucket(PhysicalBucket(bucket)).WithObject(key).WithExpiry(ExpirySeconds(expiry)));
+    }
+
+    public void Dispose()
+    {
+        _client.Dispose();
+        _http.Dispose();
+    }
+
+    /// <summary>True for "no such object / bucket", whichever layer reported it.</summary>
+    internal static bool IsNotFound(Exception ex) => ex switch
+    {
+        SdkObjectNotFoundException or BucketNotFoundException => true,
+        S3ServiceException s3 => s3.IsNotFound,
+        MinioException { Response.Code: "NoSuchKey" or "NoSuchBucket" } => true,
+        _ => false,
     };
+
+    /// <summary>True for failures worth retrying: the server unreachable, slow, overloaded or failing (5xx).</summary>
+    internal static bool IsTransient(Exception ex, CancellationToken callerToken)
+    {
+        if (IsNotFound(ex))
+        {
+            return false;
+        }
+        return ex switch
+        {
+            S3ServiceException s3 => s3.IsTransient,
+            // The SDK's own request timeout cancels; the caller's cancellation is not a failure.
+            OperationCanceledException => !callerToken.IsCancellationRequested,
+            HttpRequestException or SocketException or TimeoutException or ConnectionException => true,
+            MinioException { ServerResponse: { } response } => (int)response.StatusCode >= 500 || response.StatusCode == 0,
+            IOException { InnerException: SocketException or HttpRequestException } => true,
+            _ => ex.InnerException is HttpRequestException or SocketException,
+        };
+    }
+
+    private async Task<T> RunAsync<T>(string operation, string bucket, string? key, Func<CancellationToken, Task<T>> action,
+        CancellationToken cancellationToken, Func<bool>? canResend = null)
+    {
+        var context = ResilienceContextPool.Shared.Get(operation, cancellationToken);
+        var attempt = new Attempt(canResend);
+        context.Properties.Set(AttemptKey, attempt);
+        try
+        {
+            return await _retry.ExecuteAsync(static async (ctx, state) =>
+            {
+                state.attempt.Count++;
+                return await state.action(ctx.CancellationToken).ConfigureAwait(false);
+            }, context, (attempt, action)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex, cancellationToken))
+        {
+            throw Unavailable(operation, bucket, key, attempt.Count, ex);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private ObjectStoreUnavailableException Unavailable(string operation, string bucket, string? key, int attempts, Exception? cause) =>
+        new($"S3 {operation} of '{bucket}{(key is null ? "" : "/" + key)}' at {_endpoint} failed after {attempts} attempt(s): " +
+            $"{cause?.GetType().Name}: {cause?.Message}", attempts, cause ?? new IOException("unknown failure"));
+
+    private static ResiliencePipeline BuildRetryPipeline(S3StorageOptions options, ILogger logger)
+    {
+        if (options.MaxAttempts <= 1)
+        {
+            return ResiliencePipeline.Empty;
+        }
+        return new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = options.MaxAttempts - 1,
+                Delay = TimeSpan.FromMilliseconds(options.RetryDelayMs),
+                MaxDelay = TimeSpan.FromSeconds(30),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is { } ex &&
+                    IsTransient(ex, args.Context.CancellationToken) &&
+                    (!args.Context.Properties.TryGetValue(AttemptKey, out var attempt) || attempt.CanResend)),
+                OnRetry = args =>
+                {
+                    logger.LogWarning(args.Outcome.Exception, "S3 {Operation} failed (attempt {Attempt} of {MaxAttempts}); retrying in {Delay}",
+                        args.Context.OperationKey, args.AttemptNumber + 1, options.MaxAttempts, args.RetryDelay);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+    }
+
+    private TimeSpan BackoffDelay(int attempt)
+    {
+        var baseDelay = _options.RetryDelayMs * Math.Pow(2, attempt - 1);
+        return TimeSpan.FromMilliseconds(Math.Min(30_000, baseDelay * (0.5 + Random.Shared.NextDouble())));
+    }
+
+    private static int ExpirySeconds(TimeSpan expiry)
+    {
+        if (expiry < TimeSpan.FromSeconds(1) || expiry > MaxPresignExpiry)
+        {
+            throw new ArgumentOutOfRangeException(nameof(expiry), expiry, "A presigned URL lives 1 second to 7 days.");
+        }
+        return (int)expiry.TotalSeconds;
+    }
+
+    private static string? NormalizeETag(string? etag) => string.IsNullOrEmpty(etag) ? null : etag.Trim('"');
+
+    private static DateTimeOffset ToUtc(DateTime value) =>
+        new(value.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(value, DateTimeKind.Utc) : value.ToUniversalTime(), TimeSpan.Zero);
+
+    /// <summary>Attempts of one operation, and whether its request body can be sent again.</summary>
+    private sealed class Attempt(Func<bool>? canResend)
+    {
+        public int Count { get; set; }
+        public bool CanResend => canResend?.Invoke() ?? true;
+    }
 }

@@ -2,15 +2,17 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Landmark.Storage;
 
+/// <summary>Which <see cref="IObjectStore"/> implementation <c>AddObjectStore</c> registers.</summary>
 public enum StorageProvider
 {
-    /// <summary>Files under <see cref="LocalStorageOptions.Root"/> (embedded mode).</summary>
+    /// <summary>Files under <see cref="LocalStorageOptions.Root"/> (embedded mode): <see cref="LocalDiskObjectStore"/>.</summary>
     Local,
-    /// <summary>An S3 server (MinIO, Ceph radosgw, AWS S3).</summary>
+    /// <summary>An S3 server (MinIO, Ceph radosgw, AWS S3): <see cref="S3ObjectStore"/>.</summary>
     S3,
 }
 
-/// <summary>Bound from configuration section <c>Landmark:Storage</c>.</summary>
+/// <summary>Bound from configuration section <c>Landmark:Storage</c>; checked at start-up by
+/// <see cref="StorageOptionsValidator"/> (data annotations of the nested options included).</summary>
 public sealed class StorageOptions
 {
     public const string SectionName = "Landmark:Storage";
@@ -20,8 +22,13 @@ public sealed class StorageOptions
     public LocalStorageOptions Local { get; set; } = new();
 
     public S3StorageOptions S3 { get; set; } = new();
+
+    /// <summary>Logical bucket that <see cref="ObjectStoreHealthCheck"/> probes.</summary>
+    [Required]
+    public string HealthCheckBucket { get; set; } = Buckets.Catalog;
 }
 
+/// <summary>Settings of <see cref="LocalDiskObjectStore"/>.</summary>
 public sealed class LocalStorageOptions
 {
     /// <summary>Root directory; relative paths are relative to the working directory.</summary>
@@ -29,9 +36,11 @@ public sealed class LocalStorageOptions
     public string Root { get; set; } = "data/objects";
 }
 
+/// <summary>Settings of <see cref="S3ObjectStore"/>.</summary>
 public sealed class S3StorageOptions
 {
-    /// <summary>host:port, e.g. <c>minio:9000</c> or <c>127.0.0.1:7480</c>.</summary>
+    /// <summary><c>host:port</c>, e.g. <c>minio:9000</c> or <c>127.0.0.1:7480</c>; an <c>http://</c> or
+    /// <c>https://</c> URL is accepted too (its scheme then decides <see cref="UseSsl"/>).</summary>
     public string Endpoint { get; set; } = "";
 
     public string AccessKey { get; set; } = "";
@@ -40,14 +49,21 @@ public sealed class S3StorageOptions
 
     public bool UseSsl { get; set; }
 
+    /// <summary>Signing region; radosgw and MinIO accept <c>us-east-1</c>.</summary>
+    [Required]
     public string Region { get; set; } = "us-east-1";
 
-    /// <summary>Physical bucket name = prefix + logical name (e.g. <c>landmark-raw</c>).</summary>
+    /// <summary>Physical bucket name = prefix + logical name (e.g. <c>landmark-raw</c>). Lower-case letters, digits, '-'
+    /// and '.'; may be empty.</summary>
+    [RegularExpression("^[a-z0-9][a-z0-9.-]{0,21}$|^$")]
     public string BucketPrefix { get; set; } = "landmark-";
 
-    /// <summary>Objects larger than this are uploaded in parts.</summary>
-    [Range(5 * 1024 * 1024, long.MaxValue)]
-    public long MultipartThresholdBytes { get; set; } = 16 * 1024 * 1024;
+    /// <summary>Downloads up to this size are held in memory; larger ones are spooled to a temporary file deleted when
+    /// the stream is closed. Non-seekable uploads of a known length up to this size are buffered so that a transient
+    /// failure can resend them. (Multipart upload is the SDK's choice: in 5 MiB+ parts from 5 MiB on, and always for
+    /// streams of unknown length.)</summary>
+    [Range(64 * 1024, 1024L * 1024 * 1024)]
+    public long MemoryBufferBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>Attempts of one operation when the server is unreachable or answers 5xx (1 = no retry).</summary>
     [Range(1, 20)]
@@ -57,7 +73,11 @@ public sealed class S3StorageOptions
     [Range(1, 60_000)]
     public int RetryDelayMs { get; set; } = 200;
 
-    /// <summary>Timeout of one request.</summary>
+    /// <summary>Timeout of one request (a whole download is one request; an upload is one request per 5 MiB+ part).</summary>
     [Range(1, 3600)]
     public int TimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Longest wait for a TCP connection to the server.</summary>
+    [Range(1, 300)]
+    public int ConnectTimeoutSeconds { get; set; } = 10;
 }

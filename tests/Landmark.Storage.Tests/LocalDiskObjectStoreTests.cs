@@ -1,9 +1,9 @@
-using Landmark.Storage;
 using Landmark.Testing;
 using Xunit;
 
 namespace Landmark.Storage.Tests;
 
+/// <summary>The object-store contract on <see cref="LocalDiskObjectStore"/>, plus what only a file system can show.</summary>
 public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
 {
     private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-store");
@@ -14,27 +14,125 @@ public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
     protected override IObjectStore Store => _store;
 
     [Fact]
+    public async Task Objects_are_plain_files_under_root_bucket_key()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        await _store.PutBytesAsync(Bucket, "a/b.txt", "hi"u8.ToArray());
+        Assert.Equal("hi"u8.ToArray(), await File.ReadAllBytesAsync(Path.Combine(_root.Path, Bucket, "a", "b.txt")));
+        Assert.True(File.Exists(Path.Combine(_root.Path, LocalDiskObjectStore.MetaDirectory, Bucket, "a", "b.txt")));
+    }
+
+    [Fact]
     public async Task A_failed_write_keeps_the_previous_version_and_leaves_no_temporary_file()
     {
         await _store.EnsureBucketAsync(Bucket);
-        await _store.PutBytesAsync(Bucket, "k", "old"u8.ToArray());
+        await _store.PutBytesAsync(Bucket, "k", "old"u8.ToArray(), "text/plain");
         using var wrongLength = new MemoryStream("new-but-short"u8.ToArray());
-        await Assert.ThrowsAsync<InvalidDataException>(() => _store.PutAsync(Bucket, "k", wrongLength, 1000, "text/plain"));
+        await Assert.ThrowsAsync<InvalidDataException>(() => _store.PutAsync(Bucket, "k", wrongLength, 1000, "application/json"));
+        Assert.Equal("old"u8.ToArray(), await _store.GetBytesAsync(Bucket, "k"));
+        Assert.Equal("text/plain", (await _store.StatAsync(Bucket, "k"))!.ContentType);
+        Assert.Equal([Path.Combine(_root.Path, Bucket, "k")], Directory.GetFiles(Path.Combine(_root.Path, Bucket)));
+    }
+
+    [Fact]
+    public async Task A_cancelled_write_keeps_the_previous_version()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        await _store.PutBytesAsync(Bucket, "k", "old"u8.ToArray());
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            _store.PutAsync(Bucket, "k", new MemoryStream(new byte[100_000]), 100_000, "application/octet-stream", cancellationToken: cancelled.Token));
         Assert.Equal("old"u8.ToArray(), await _store.GetBytesAsync(Bucket, "k"));
         Assert.Single(Directory.GetFiles(Path.Combine(_root.Path, Bucket)));
     }
 
     [Fact]
-    public async Task Metadata_sidecars_do_not_appear_in_listings()
+    public async Task Temporary_and_sidecar_files_do_not_appear_in_listings()
     {
         await _store.EnsureBucketAsync(Bucket);
         await _store.PutBytesAsync(Bucket, "x", new byte[] { 1 }, metadata: new Dictionary<string, string> { ["a"] = "b" });
-        var keys = new List<string>();
-        await foreach (var info in _store.ListAsync(Bucket))
+        // What a crashed writer leaves behind.
+        await File.WriteAllBytesAsync(Path.Combine(_root.Path, Bucket, $"x.{Guid.NewGuid():N}.landmark-tmp"), new byte[] { 9 });
+        Assert.Equal(["x"], (await ListAll()).Select(i => i.Key));
+    }
+
+    [Fact]
+    public async Task Keys_ending_like_temporary_files_are_refused()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        await Assert.ThrowsAsync<ArgumentException>(() =>
+            _store.PutBytesAsync(Bucket, $"x.{Guid.NewGuid():N}.landmark-tmp", new byte[] { 1 }));
+    }
+
+    [Fact]
+    public async Task An_open_reader_keeps_reading_the_version_it_opened_while_the_key_is_replaced_and_deleted()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        var first = Enumerable.Repeat((byte)1, 300_000).ToArray();
+        await _store.PutBytesAsync(Bucket, "k", first);
+        await using var reader = await _store.OpenReadAsync(Bucket, "k");
+        var head = new byte[1000];
+        await reader.ReadExactlyAsync(head);
+        await _store.PutBytesAsync(Bucket, "k", Enumerable.Repeat((byte)2, 10).ToArray());
+        Assert.Equal(Enumerable.Repeat((byte)2, 10).ToArray(), await _store.GetBytesAsync(Bucket, "k"));
+        await _store.DeleteAsync(Bucket, "k");
+        using var rest = new MemoryStream();
+        await reader.CopyToAsync(rest);
+        Assert.Equal(first.Length - head.Length, rest.Length);
+        Assert.All(rest.ToArray(), b => Assert.Equal(1, b));
+    }
+
+    [Fact]
+    public async Task Readers_never_see_a_partial_object_while_writers_replace_it()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        var versions = Enumerable.Range(1, 4).Select(v => Enumerable.Repeat((byte)v, 500_000 + v).ToArray()).ToArray();
+        await _store.PutBytesAsync(Bucket, "hot", versions[0]);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var writers = Task.Run(async () =>
         {
-            keys.Add(info.Key);
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                await _store.PutBytesAsync(Bucket, "hot", versions[i % versions.Length]);
+            }
+        });
+        var reads = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var bytes = await _store.GetBytesAsync(Bucket, "hot");
+            Assert.Contains(versions, v => v.AsSpan().SequenceEqual(bytes));
+            reads++;
         }
-        Assert.Equal(["x"], keys);
+        await writers;
+        Assert.True(reads > 0);
+    }
+
+    [Fact]
+    public async Task A_key_that_is_also_a_directory_of_other_keys_fails_with_a_clear_message()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        await _store.PutBytesAsync(Bucket, "a/b", new byte[] { 1 });
+        var asFile = await Assert.ThrowsAsync<IOException>(() => _store.PutBytesAsync(Bucket, "a", new byte[] { 2 }));
+        Assert.Contains("'a' and 'a/b'", asFile.Message, StringComparison.Ordinal);
+        await _store.PutBytesAsync(Bucket, "f", new byte[] { 3 });
+        var asDirectory = await Assert.ThrowsAsync<IOException>(() => _store.PutBytesAsync(Bucket, "f/g", new byte[] { 4 }));
+        Assert.Contains("'a' and 'a/b'", asDirectory.Message, StringComparison.Ordinal);
+        Assert.Null(await _store.StatAsync(Bucket, "a"));
+        await Assert.ThrowsAsync<ObjectNotFoundException>(() => _store.OpenReadAsync(Bucket, "a"));
+        Assert.Equal(["a/b", "f"], (await ListAll()).Select(i => i.Key));
+    }
+
+    [Fact]
+    public async Task Relative_roots_resolve_against_the_working_directory_and_objects_survive_a_new_instance()
+    {
+        await _store.EnsureBucketAsync(Bucket);
+        await _store.PutBytesAsync(Bucket, "k", "persisted"u8.ToArray(), "text/plain", new Dictionary<string, string> { ["m"] = "v" });
+        var reopened = new LocalDiskObjectStore(Path.GetRelativePath(Environment.CurrentDirectory, _root.Path));
+        Assert.Equal(_root.Path, reopened.Root);
+        var info = await reopened.StatAsync(Bucket, "k");
+        Assert.Equal("text/plain", info!.ContentType);
+        Assert.Equal("v", info.Metadata["m"]);
     }
 
     public void Dispose() => _root.Dispose();
