@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run up down import evaluate recognize stats models bench images render clean
+.PHONY: help build test run up down import train jobs evaluate recognize stats models bench images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ down: ## Stop what `make up` started
 
 import: ## Import DATASET into the gallery (embedded, or SERVER=host:port)
 	$(CLI) import --dataset $(DATASET) $(CLI_ARGS)
+
+train: ## Train a model on DATASET's gallery (imported if needed), roll it out and leave it live; TRAIN_ARGS="--epochs 4 --set Head=ArcFace"
+	$(CLI) train --dataset $(DATASET) $(CLI_ARGS) $(TRAIN_ARGS)
+
+jobs: ## Training jobs and their state
+	$(CLI) jobs $(CLI_ARGS)
 
 evaluate: ## GAP and accuracy of DATASET's SPLIT (imports the gallery if needed)
 	$(CLI) evaluate --dataset $(DATASET) --split $(SPLIT) $(CLI_ARGS)

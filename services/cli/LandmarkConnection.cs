@@ -32,7 +32,9 @@ public sealed class LandmarkConnection : IAsyncDisposable
         var scorerInvoker = Invoker(scorer);
         Recognition = new RecognitionService.RecognitionServiceClient(scorerInvoker);
         Evaluation = new EvaluationService.EvaluationServiceClient(scorerInvoker);
-        Models = new ModelService.ModelServiceClient(Invoker(trainer));
+        var trainerInvoker = Invoker(trainer);
+        Models = new ModelService.ModelServiceClient(trainerInvoker);
+        Training = new TrainingService.TrainingServiceClient(trainerInvoker);
     }
 
     private CallInvoker Invoker(string address)
@@ -54,6 +56,7 @@ public sealed class LandmarkConnection : IAsyncDisposable
     public RecognitionService.RecognitionServiceClient Recognition { get; }
     public EvaluationService.EvaluationServiceClient Evaluation { get; }
     public ModelService.ModelServiceClient Models { get; }
+    public TrainingService.TrainingServiceClient Training { get; }
 
     public static async Task<LandmarkConnection> OpenAsync(string? server, string dataDirectory, CancellationToken cancellationToken)
     {

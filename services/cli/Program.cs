@@ -194,7 +194,94 @@ models.SetAction(async (parse, ct) =>
     return 0;
 });
 
+var trainDatasetOption = new Option<string?>("--dataset", "-d") { Description = "Import this dataset's gallery first (if needed), then train on the platform's gallery." };
+var epochsOption = new Option<int?>("--epochs") { Description = "Epochs (default: Landmark:Training:Epochs)." };
+var imageSizeOption = new Option<int?>("--image-size") { Description = "Final training and model input size in pixels." };
+var setOption = new Option<string[]>("--set")
+{
+    Description = "Any training option as KEY=VALUE (configuration path, e.g. Head=ArcFace, Backbone:Family=MobileNet, Backbone:Widths:0=32, ImageSizeStages:0=96, LearningRate=0.003).",
+    AllowMultipleArgumentsPerToken = false,
+};
+var noPublishOption = new Option<bool>("--no-publish") { Description = "Register the trained model without rolling it out." };
+var jobOption = new Option<string?>("--job") { Description = "Job id (starting an existing id watches that job)." };
+var train = new Command("train", "Train an embedding model on the gallery (metric learning), export it to ONNX, register it and roll it out live.");
+train.Options.Add(trainDatasetOption);
+train.Options.Add(epochsOption);
+train.Options.Add(imageSizeOption);
+train.Options.Add(setOption);
+train.Options.Add(noPublishOption);
+train.Options.Add(jobOption);
+train.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    if (parse.GetValue(trainDatasetOption) is { } datasetDir)
+    {
+        var dataset = DatasetReader.Read(datasetDir);
+        await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, includeNonLandmarks: true, ct);
+    }
+    var request = new StartTrainingRequest { Publish = !parse.GetValue(noPublishOption), JobId = parse.GetValue(jobOption) ?? "" };
+    if (parse.GetValue(epochsOption) is { } epochs)
+    {
+        request.Options["Epochs"] = epochs.ToString(CultureInfo.InvariantCulture);
+    }
+    if (parse.GetValue(imageSizeOption) is { } size)
+    {
+        request.Options["ImageSize"] = size.ToString(CultureInfo.InvariantCulture);
+    }
+    foreach (var pair in parse.GetValue(setOption) ?? [])
+    {
+        var eq = pair.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0)
+        {
+            Console.Error.WriteLine($"--set {pair}: expected KEY=VALUE");
+            return 2;
+        }
+        request.Options[pair[..eq]] = pair[(eq + 1)..];
+    }
+    var progress = new TrainingProgressView(Console.Out, !Console.IsOutputRedirected);
+    TrainingJob? last = null;
+    using (var call = connection.Training.StartTraining(request, cancellationToken: ct))
+    {
+        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
+        {
+            progress.Show(update);
+            last = update.Job;
+        }
+    }
+    progress.Finish();
+    if (last is null || last.State != "completed")
+    {
+        Console.Error.WriteLine($"training {last?.State ?? "ended without a result"}{(last is { Error.Length: > 0 } ? ": " + last.Error : "")}");
+        return 1;
+    }
+    var metrics = string.Join(", ", last.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => $"{m.Key}={m.Value:0.####}"));
+    Console.WriteLine($"model {last.ModelVersion} registered ({metrics})");
+    if (request.Publish)
+    {
+        Console.WriteLine("rolling out: re-embedding the gallery with the new model while the live one keeps answering ...");
+        var status = await WaitForRolloutAsync(connection, last.ModelVersion, ct);
+        Console.WriteLine($"model {status.Version} is live ({status.ImagesDone}/{status.ImagesTotal} gallery images re-embedded)");
+    }
+    return 0;
+});
+
+var jobs = new Command("jobs", "Training jobs: state, progress, resumes and the model each produced.");
+jobs.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var list = await connection.Training.ListTrainingJobsAsync(new ListTrainingJobsRequest(), cancellationToken: ct);
+    foreach (var j in list.Jobs)
+    {
+        Console.WriteLine($"{j.JobId}  {j.State,-10} epoch {j.Epoch}/{j.Epochs} step {j.Step}/{j.TotalSteps}  resumes {j.Resumes}  {j.ModelVersion}  " +
+            string.Join(" ", j.Metrics.Where(m => m.Key.StartsWith("val_", StringComparison.Ordinal)).Select(m => $"{m.Key}={m.Value:0.####}")) +
+            (j.Error.Length > 0 ? $"  error: {j.Error}" : ""));
+    }
+    return 0;
+});
+
 root.Subcommands.Add(import);
+root.Subcommands.Add(train);
+root.Subcommands.Add(jobs);
 root.Subcommands.Add(recognize);
 root.Subcommands.Add(similar);
 root.Subcommands.Add(evaluate);
@@ -214,5 +301,28 @@ catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundE
 
 Task<LandmarkConnection> Open(ParseResult parse, CancellationToken ct) =>
     LandmarkConnection.OpenAsync(parse.GetValue(serverOption), parse.GetRequiredValue(dataOption), ct);
+
+static async Task<RolloutStatus> WaitForRolloutAsync(LandmarkConnection connection, string version, CancellationToken ct)
+{
+    var lastReport = DateTime.MinValue;
+    while (true)
+    {
+        var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
+        if (status.Version == version && status.State == "live")
+        {
+            return status;
+        }
+        if (status.Version != version)
+        {
+            throw new InvalidOperationException($"another roll-out ({status.Version}, {status.State}) replaced the one of {version}");
+        }
+        if (DateTime.UtcNow - lastReport > TimeSpan.FromSeconds(5))
+        {
+            Console.WriteLine($"  ... {status.ImagesDone}/{status.ImagesTotal} re-embedded");
+            lastReport = DateTime.UtcNow;
+        }
+        await Task.Delay(500, ct);
+    }
+}
 
 static string Trim(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

@@ -151,6 +151,19 @@ public sealed class IngestApi(
         return response;
     }
 
+    public override async Task ListImages(ListImagesRequest request, IServerStreamWriter<ImageRecord> responseStream, ServerCallContext context)
+    {
+        await catalog.Loaded;
+        foreach (var record in catalog.All.OrderBy(r => r.ImageId, StringComparer.Ordinal).Select(ToProto))
+        {
+            if ((request.Role == ImageRole.Unspecified || record.Role == request.Role) &&
+                (request.Status == ImageStatus.Unspecified || record.Status == request.Status))
+            {
+                await responseStream.WriteAsync(record, context.CancellationToken);
+            }
+        }
+    }
+
     public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
     {
         await catalog.Loaded;

@@ -1,6 +1,11 @@
+using Landmark.Contracts.Api.V1;
 using Landmark.Embedding;
+using Landmark.Imaging;
+using Landmark.Recognition;
 using Landmark.ServiceDefaults;
 using Landmark.Storage;
+using Landmark.Training;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Landmark.Trainer;
 
@@ -12,13 +17,22 @@ public static class TrainerModule
     public static WebApplicationBuilder AddTrainer(this WebApplicationBuilder builder)
     {
         builder.Services.AddObjectStore(builder.Configuration);
+        builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddModelRegistry();
+        builder.Services.AddValidatedOptions<TrainingOptions>(builder.Configuration, TrainingOptions.SectionName);
+        builder.Services.AddValidatedOptions<ScorerOptions>(builder.Configuration, ScorerOptions.SectionName);
+        builder.Services.AddInternalGrpcClient<IngestService.IngestServiceClient>(e => e.Ingest);
+        builder.Services.TryAddSingleton<TrainingJobStore>();
+        builder.Services.TryAddSingleton<TrainingData>();
+        builder.Services.TryAddSingleton<TrainingJobRunner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingJobRunner>());
         return builder;
     }
 
     public static WebApplication MapTrainer(this WebApplication app)
     {
         app.MapGrpcService<ModelApi>();
+        app.MapGrpcService<TrainingApi>();
         return app;
     }
 }

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Threading.Channels;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Landmark.Training;
@@ -60,26 +61,129 @@ public sealed class TrainingOptions
     public bool ClassBalanced { get; set; } = true;
 
     public int Seed { get; set; } = 42;
+
+    /// <summary>Progressive resizing: smaller image sizes trained before <see cref="ImageSize"/>, each for an equal share
+    /// of the epochs (e.g. [96] with 8 epochs: 4 epochs at 96 px, then 4 at <see cref="ImageSize"/>).</summary>
+    public int[] ImageSizeStages { get; set; } = [];
+
+    /// <summary>A checkpoint (weights, optimizer state, step) is written every this many steps, and at each epoch end.</summary>
+    [Range(1, 1_000_000)]
+    public int CheckpointIntervalSteps { get; set; } = 25;
+
+    /// <summary>Class curation: classes with fewer gallery images are left out.</summary>
+    [Range(2, 100_000)]
+    public int MinImagesPerClass { get; set; } = 4;
+
+    /// <summary>Class curation: keep only the N classes with the most images (0 = all).</summary>
+    [Range(0, 10_000_000)]
+    public int MaxClasses { get; set; }
+
+    /// <summary>Share of each class held out (stratified) to measure validation GAP after each epoch (0 = none).</summary>
+    [Range(0.0, 0.5)]
+    public double ValidationFraction { get; set; } = 0.15;
+
+    /// <summary>Threads that decode and augment batches in the background, ahead of the training step.</summary>
+    [Range(1, 64)]
+    public int LoaderThreads { get; set; } = 2;
+
+    /// <summary>Batches prepared ahead of the training step.</summary>
+    [Range(1, 64)]
+    public int PrefetchBatches { get; set; } = 3;
+
+    /// <summary><c>auto</c> (CUDA when present), <c>cpu</c> or <c>cuda</c>.</summary>
+    [RegularExpression("^(auto|cpu|cuda(:[0-9]+)?)$")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Training threads on CPU (0 = one per core).</summary>
+    [Range(0, 256)]
+    public int Threads { get; set; }
+
+    /// <summary>Image size of <paramref name="epoch"/> (0-based) under progressive resizing.</summary>
+    public int ImageSizeAt(int epoch)
+    {
+        if (ImageSizeStages.Length == 0)
+        {
+            return ImageSize;
+        }
+        var stage = (int)((long)epoch * (ImageSizeStages.Length + 1) / Math.Max(1, Epochs));
+        return stage < ImageSizeStages.Length ? ImageSizeStages[stage] : ImageSize;
+    }
+
+    /// <summary>Largest image size any stage trains at.</summary>
+    public int MaxImageSize => ImageSizeStages.Length == 0 ? ImageSize : Math.Max(ImageSize, ImageSizeStages.Max());
 }
+
 
 /// <summary>One labelled training image as a CHW float tensor in [0,1] (square, any size ≥ <see cref="TrainingOptions.ImageSize"/>).</summary>
 public sealed record TrainingSample(float[] Pixels, int Size, int Label);
 
-/// <summary>Progress after each epoch.</summary>
-public sealed record EpochReport(int Epoch, double Loss, double Accuracy, double ImagesPerSecond, double LearningRate);
+/// <summary>Progress after each epoch. Validation figures are null when no validation ran.</summary>
+public sealed record EpochReport(int Epoch, double Loss, double Accuracy, double ImagesPerSecond, double LearningRate)
+{
+    public int ImageSize { get; init; }
+    public double? ValidationGap { get; init; }
+    public double? ValidationAccuracy { get; init; }
+}
+
+/// <summary>Validation of the network after an epoch.</summary>
+public sealed record ValidationReport(double Gap, double Accuracy);
+
+/// <summary>A serialised training state at <paramref name="Step"/> (steps done so far).</summary>
+public sealed record TrainingCheckpoint(long Step, int Epoch, byte[] State);
+
+/// <summary>Callbacks of a training run; all optional.</summary>
+public sealed class TrainingHooks
+{
+    /// <summary>After every step: steps done, total steps, running loss.</summary>
+    public Action<long, long, double>? Step { get; init; }
+
+    /// <summary>After each epoch, with validation figures when <see cref="Validate"/> is set.</summary>
+    public Action<EpochReport>? Epoch { get; init; }
+
+    /// <summary>Validates the network (in eval mode, gradients off) after each epoch.</summary>
+    public Func<EmbeddingNetwork, ValidationReport>? Validate { get; init; }
+
+    /// <summary>Receives a checkpoint every <see cref="TrainingOptions.CheckpointIntervalSteps"/> and at each epoch end;
+    /// store it durably before returning (training waits).</summary>
+    public Action<TrainingCheckpoint>? Checkpoint { get; init; }
+}
 
 /// <summary>
 /// Metric-learning training on in-memory samples: class-balanced sampling, augmentation (random resized crop, flip,
-/// colour jitter, cut-out) on a background producer, (sub-center) ArcFace or softmax head, AdamW or SGD with a cosine
-/// schedule and linear warm-up.
+/// colour jitter, cut-out) prepared by background loader threads, progressive image sizes, (sub-center) ArcFace or
+/// softmax head, AdamW or SGD with a cosine schedule and linear warm-up.
+/// <para>
+/// Resumable: the batch of step s is a pure function of (seed, s), so a run restored from a checkpoint (weights,
+/// optimizer moments, step, the running sums of the epoch in progress) continues exactly where the killed one was.
+/// </para>
 /// </summary>
 public sealed class MetricLearningTrainer(TrainingOptions options)
 {
+    private const int CheckpointMagic = 0x4B434D4C; // "LMCK"
+    private const int CheckpointFormat = 1;
+
     public TrainingOptions Options { get; } = options;
 
+    public int StepsPerEpoch(int sampleCount) => Math.Max(1, sampleCount / Options.BatchSize);
+
     public EmbeddingNetwork Train(IReadOnlyList<TrainingSample> samples, int classes, Action<EpochReport>? onEpoch = null,
+        CancellationToken cancellationToken = default) =>
+        Train(samples, classes, new TrainingHooks { Epoch = onEpoch }, null, cancellationToken);
+
+    /// <summary>Trains (or, given <paramref name="resume"/>, continues training) and returns the network in eval mode.</summary>
+    public EmbeddingNetwork Train(IReadOnlyList<TrainingSample> samples, int classes, TrainingHooks? hooks, TrainingCheckpoint? resume,
         CancellationToken cancellationToken = default)
     {
+        hooks ??= new TrainingHooks();
+        if (samples.Count == 0)
+        {
+            throw new ArgumentException("no training images", nameof(samples));
+        }
+        if (Options.Threads > 0)
+        {
+            torch.set_num_threads(Options.Threads);
+        }
+        var device = ResolveDevice(Options.Device);
         torch.manual_seed(Options.Seed);
         var network = new EmbeddingNetwork(Options.Backbone, Options.EmbeddingDimension);
         var counts = Enumerable.Range(0, classes).Select(c => Math.Max(1, samples.Count(s => s.Label == c))).ToArray();
@@ -89,40 +193,50 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             HeadKind.ArcFace => new ArcMarginHead(Options.EmbeddingDimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh)),
             _ => new ArcMarginHead(Options.EmbeddingDimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh), Options.SubCenters),
         };
+        network.to(device);
+        head.to(device);
         var parameters = network.parameters().Concat(head.parameters()).ToList();
         optim.Optimizer optimizer = Options.Optimizer == OptimizerKind.Sgd
             ? optim.SGD(parameters, Options.LearningRate, momentum: 0.9, weight_decay: Options.WeightDecay, nesterov: true)
             : optim.AdamW(parameters, Options.LearningRate, weight_decay: Options.WeightDecay);
 
-        var stepsPerEpoch = Math.Max(1, samples.Count / Options.BatchSize);
+        var stepsPerEpoch = StepsPerEpoch(samples.Count);
         var totalSteps = (long)stepsPerEpoch * Options.Epochs;
         var warmup = (long)stepsPerEpoch * Options.WarmupEpochs;
+        long startStep = 0;
+        var sums = new EpochSums();
+        if (resume is not null)
+        {
+            (startStep, sums) = Restore(resume.State, network, head, optimizer, classes);
+        }
         var byClass = Enumerable.Range(0, classes).Select(c => samples.Where(s => s.Label == c).ToArray()).ToArray();
         var nonEmpty = Enumerable.Range(0, classes).Where(c => byClass[c].Length > 0).ToArray();
 
-        var batches = Channel.CreateBounded<(Tensor Images, Tensor Labels)>(2);
+        using var stopProducer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var batches = Channel.CreateBounded<(Tensor Images, Tensor Labels)>(Options.PrefetchBatches);
         var producer = Task.Run(async () =>
         {
-            var producerRandom = new Random(Options.Seed + 1);
             try
             {
-                for (long step = 0; step < totalSteps; step++)
+                for (var step = startStep; step < totalSteps; step++)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    stopProducer.Token.ThrowIfCancellationRequested();
+                    var random = StepRandom(step);
                     var picked = new TrainingSample[Options.BatchSize];
                     for (var i = 0; i < picked.Length; i++)
                     {
                         if (Options.ClassBalanced)
                         {
-                            var members = byClass[nonEmpty[producerRandom.Next(nonEmpty.Length)]];
-                            picked[i] = members[producerRandom.Next(members.Length)];
+                            var members = byClass[nonEmpty[random.Next(nonEmpty.Length)]];
+                            picked[i] = members[random.Next(members.Length)];
                         }
                         else
                         {
-                            picked[i] = samples[producerRandom.Next(samples.Count)];
+                            picked[i] = samples[random.Next(samples.Count)];
                         }
                     }
-                    await batches.Writer.WriteAsync(Augment(picked, producerRandom), cancellationToken);
+                    var size = Options.ImageSizeAt((int)(step / stepsPerEpoch));
+                    await batches.Writer.WriteAsync(Augment(picked, size, random), stopProducer.Token);
                 }
                 batches.Writer.Complete();
             }
@@ -130,92 +244,208 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             {
                 batches.Writer.Complete(ex);
             }
-        }, cancellationToken);
+        }, CancellationToken.None);
 
-        network.train();
-        head.train();
-        long globalStep = 0;
-        for (var epoch = 0; epoch < Options.Epochs; epoch++)
+        try
         {
+            network.train();
+            head.train();
             var stopwatch = Stopwatch.StartNew();
-            double lossSum = 0, correct = 0, seen = 0, lr = 0;
-            for (var s = 0; s < stepsPerEpoch; s++)
+            var seenSinceStart = 0L;
+            var lr = 0.0;
+            for (var step = startStep; step < totalSteps; step++)
             {
                 var (images, labels) = batches.Reader.ReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-                using var scope = NewDisposeScope();
-                lr = CosineWarmup.LearningRate(globalStep++, totalSteps, warmup, Options.LearningRate, Options.LearningRate * 0.01);
-                foreach (var group in optimizer.ParamGroups)
+                using (var scope = NewDisposeScope())
                 {
-                    group.LearningRate = lr;
+                    var x = images.to(device);
+                    var y = labels.to(device);
+                    lr = CosineWarmup.LearningRate(step, totalSteps, warmup, Options.LearningRate, Options.LearningRate * 0.01);
+                    foreach (var group in optimizer.ParamGroups)
+                    {
+                        group.LearningRate = lr;
+                    }
+                    optimizer.zero_grad();
+                    var logits = head.forward(network.Features(x), y);
+                    var loss = nn.functional.cross_entropy(logits, y);
+                    loss.backward();
+                    optimizer.step();
+                    var n = labels.shape[0];
+                    sums.Loss += loss.item<float>() * n;
+                    sums.Correct += logits.argmax(1).eq(y).sum().item<long>();
+                    sums.Seen += n;
+                    seenSinceStart += n;
                 }
-                optimizer.zero_grad();
-                var logits = head.forward(network.Features(images), labels);
-                var loss = nn.functional.cross_entropy(logits, labels);
-                loss.backward();
-                optimizer.step();
-                lossSum += loss.item<float>() * labels.shape[0];
-                correct += logits.argmax(1).eq(labels).sum().item<long>();
-                seen += labels.shape[0];
                 images.Dispose();
                 labels.Dispose();
+                var done = step + 1;
+                hooks.Step?.Invoke(done, totalSteps, sums.Loss / Math.Max(1, sums.Seen));
+                var epochEnd = done % stepsPerEpoch == 0;
+                if (epochEnd)
+                {
+                    var epoch = (int)(done / stepsPerEpoch);
+                    var report = new EpochReport(epoch, sums.Loss / sums.Seen, sums.Correct / sums.Seen,
+                        seenSinceStart / Math.Max(1e-9, stopwatch.Elapsed.TotalSeconds), lr)
+                    {
+                        ImageSize = Options.ImageSizeAt(epoch - 1),
+                    };
+                    if (hooks.Validate is not null)
+                    {
+                        network.eval();
+                        using (torch.no_grad())
+                        {
+                            var validation = hooks.Validate(network);
+                            report = report with { ValidationGap = validation.Gap, ValidationAccuracy = validation.Accuracy };
+                        }
+                        network.train();
+                    }
+                    sums = new EpochSums();
+                    seenSinceStart = 0;
+                    // The report first: a crash between the two replays the epoch's tail from the previous checkpoint
+                    // and reports the same epoch again (deterministically the same figures).
+                    hooks.Epoch?.Invoke(report);
+                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, epoch, Save(done, sums, network, head, optimizer, classes)));
+                    stopwatch.Restart();
+                }
+                else if (done % Options.CheckpointIntervalSteps == 0)
+                {
+                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, (int)(done / stepsPerEpoch), Save(done, sums, network, head, optimizer, classes)));
+                }
             }
-            onEpoch?.Invoke(new EpochReport(epoch + 1, lossSum / seen, correct / seen, seen / stopwatch.Elapsed.TotalSeconds, lr));
         }
-        producer.GetAwaiter().GetResult();
+        finally
+        {
+            stopProducer.Cancel();
+            try
+            {
+                producer.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            while (batches.Reader.TryRead(out var left))
+            {
+                left.Images.Dispose();
+                left.Labels.Dispose();
+            }
+        }
         network.eval();
+        network.to(torch.CPU);
+        head.Dispose();
         return network;
     }
 
-    /// <summary>Random resized crop, horizontal flip, colour jitter and cut-out, then a [B,3,S,S] batch.</summary>
-    private (Tensor Images, Tensor Labels) Augment(TrainingSample[] picked, Random random)
+    /// <summary>The device named by <paramref name="name"/>: <c>auto</c> is CUDA when present, else the CPU.</summary>
+    public static Device ResolveDevice(string name) => name switch
     {
-        var size = Options.ImageSize;
+        "auto" => torch.cuda.is_available() ? torch.CUDA : torch.CPU,
+        "cpu" => torch.CPU,
+        _ => torch.device(name),
+    };
+
+    /// <summary>The random source of step <paramref name="step"/>: a pure function of the seed and the step.</summary>
+    private Random StepRandom(long step)
+    {
+        var z = unchecked((ulong)Options.Seed * 0x9E3779B97F4A7C15UL + (ulong)step);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return new Random(unchecked((int)(z ^ (z >> 31))));
+    }
+
+    private sealed class EpochSums
+    {
+        public double Loss;
+        public double Correct;
+        public long Seen;
+    }
+
+    private static byte[] Save(long step, EpochSums sums, EmbeddingNetwork network, MetricHead head, optim.Optimizer optimizer, int classes)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(CheckpointMagic);
+            writer.Write(CheckpointFormat);
+            writer.Write(step);
+            writer.Write(classes);
+            writer.Write(sums.Loss);
+            writer.Write(sums.Correct);
+            writer.Write(sums.Seen);
+            network.save(writer);
+            head.save(writer);
+            ((OptimizerHelper)optimizer).save_state_dict(writer);
+        }
+        return buffer.ToArray();
+    }
+
+    private static (long Step, EpochSums Sums) Restore(byte[] state, EmbeddingNetwork network, MetricHead head, optim.Optimizer optimizer, int classes)
+    {
+        using var reader = new BinaryReader(new MemoryStream(state, writable: false));
+        if (reader.ReadInt32() != CheckpointMagic || reader.ReadInt32() != CheckpointFormat)
+        {
+            throw new InvalidDataException("not a training checkpoint of this format");
+        }
+        var step = reader.ReadInt64();
+        var savedClasses = reader.ReadInt32();
+        if (savedClasses != classes)
+        {
+            throw new InvalidDataException($"the checkpoint has {savedClasses} classes, the data {classes}");
+        }
+        var sums = new EpochSums { Loss = reader.ReadDouble(), Correct = reader.ReadDouble(), Seen = reader.ReadInt64() };
+        network.load(reader);
+        head.load(reader);
+        ((OptimizerHelper)optimizer).load_state_dict(reader);
+        return (step, sums);
+    }
+
+    /// <summary>Random resized crop, horizontal flip, colour jitter and cut-out, then a [B,3,S,S] batch. The random
+    /// draws happen in order on this thread; the pixels are filled by <see cref="TrainingOptions.LoaderThreads"/> threads.</summary>
+    private (Tensor Images, Tensor Labels) Augment(TrainingSample[] picked, int size, Random random)
+    {
         var output = new float[picked.Length * 3 * size * size];
+        var plans = new AugmentPlan[picked.Length];
         for (var i = 0; i < picked.Length; i++)
         {
-            var sample = picked[i];
-            var n = sample.Size;
-            double area, aspect;
-            int cw, ch, x0, y0;
-            {
-                area = 0.45 + (random.NextDouble() * 0.55);
-                aspect = Math.Exp(Math.Log(3.0 / 4) + (random.NextDouble() * (Math.Log(4.0 / 3) - Math.Log(3.0 / 4))));
-                cw = Math.Clamp((int)Math.Round(n * Math.Sqrt(area * aspect)), 8, n);
-                ch = Math.Clamp((int)Math.Round(n * Math.Sqrt(area / aspect)), 8, n);
-                x0 = random.Next(n - cw + 1);
-                y0 = random.Next(n - ch + 1);
-            }
-            bool flip;
-            float brightness, contrast;
+            var n = picked[i].Size;
+            var area = 0.45 + (random.NextDouble() * 0.55);
+            var aspect = Math.Exp(Math.Log(3.0 / 4) + (random.NextDouble() * (Math.Log(4.0 / 3) - Math.Log(3.0 / 4))));
+            var cw = Math.Clamp((int)Math.Round(n * Math.Sqrt(area * aspect)), 8, n);
+            var ch = Math.Clamp((int)Math.Round(n * Math.Sqrt(area / aspect)), 8, n);
+            var x0 = random.Next(n - cw + 1);
+            var y0 = random.Next(n - ch + 1);
+            var flip = random.NextDouble() < 0.5;
+            var brightness = (float)(random.NextDouble() * 0.4) - 0.2f;
+            var contrast = 0.8f + (float)(random.NextDouble() * 0.4);
             var gains = new float[3];
-            int cut, cx, cy;
+            for (var c = 0; c < 3; c++)
             {
-                flip = random.NextDouble() < 0.5;
-                brightness = (float)(random.NextDouble() * 0.4) - 0.2f;
-                contrast = 0.8f + (float)(random.NextDouble() * 0.4);
-                for (var c = 0; c < 3; c++)
-                {
-                    gains[c] = 0.9f + (float)(random.NextDouble() * 0.2);
-                }
-                cut = random.NextDouble() < 0.5 ? size / 4 : 0;
-                cx = random.Next(size);
-                cy = random.Next(size);
+                gains[c] = 0.9f + (float)(random.NextDouble() * 0.2);
             }
+            var cut = random.NextDouble() < 0.5 ? size / 4 : 0;
+            var cx = random.Next(size);
+            var cy = random.Next(size);
+            plans[i] = new AugmentPlan(cw, ch, x0, y0, flip, brightness, contrast, gains, cut, cx, cy);
+        }
+        Parallel.For(0, picked.Length, new ParallelOptions { MaxDegreeOfParallelism = Options.LoaderThreads }, i =>
+        {
+            var sample = picked[i];
+            var plan = plans[i];
+            var n = sample.Size;
             var plane = size * size;
             var dst = output.AsSpan(i * 3 * plane, 3 * plane);
             for (var c = 0; c < 3; c++)
             {
                 for (var y = 0; y < size; y++)
                 {
-                    var sy = y0 + (int)((y + 0.5) * ch / size);
+                    var sy = plan.Y0 + (int)((y + 0.5) * plan.Ch / size);
                     for (var x = 0; x < size; x++)
                     {
-                        var xx = flip ? size - 1 - x : x;
-                        var sx = x0 + (int)((xx + 0.5) * cw / size);
+                        var xx = plan.Flip ? size - 1 - x : x;
+                        var sx = plan.X0 + (int)((xx + 0.5) * plan.Cw / size);
                         var v = sample.Pixels[(c * n * n) + (Math.Min(sy, n - 1) * n) + Math.Min(sx, n - 1)];
-                        v = ((v - 0.5f) * contrast) + 0.5f + brightness;
-                        v *= gains[c];
-                        if (cut > 0 && Math.Abs(x - cx) < cut / 2 && Math.Abs(y - cy) < cut / 2)
+                        v = ((v - 0.5f) * plan.Contrast) + 0.5f + plan.Brightness;
+                        v *= plan.Gains[c];
+                        if (plan.Cut > 0 && Math.Abs(x - plan.Cx) < plan.Cut / 2 && Math.Abs(y - plan.Cy) < plan.Cut / 2)
                         {
                             v = 0.5f;
                         }
@@ -223,7 +453,9 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     }
                 }
             }
-        }
+        });
         return (torch.tensor(output, [picked.Length, 3, size, size]), torch.tensor(picked.Select(p => (long)p.Label).ToArray()));
     }
+
+    private sealed record AugmentPlan(int Cw, int Ch, int X0, int Y0, bool Flip, float Brightness, float Contrast, float[] Gains, int Cut, int Cx, int Cy);
 }

@@ -1,0 +1,183 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Training;
+using Microsoft.Extensions.Options;
+
+namespace Landmark.Trainer;
+
+/// <summary>The training API (<c>landmark.v1.TrainingService</c>).</summary>
+public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<TrainingOptions> defaults) : TrainingService.TrainingServiceBase
+{
+    public override async Task StartTraining(StartTrainingRequest request, IServerStreamWriter<TrainingProgress> responseStream, ServerCallContext context)
+    {
+        var jobId = string.IsNullOrEmpty(request.JobId)
+            ? string.Create(CultureInfo.InvariantCulture, $"job-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..6]}")
+            : request.JobId;
+        if (!JobIdPattern().IsMatch(jobId))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id: letters, digits, '-' and '_' only (at most 64)"));
+        }
+        var options = TrainingOptionsBinder.Bind(defaults.Value, request.Options);
+        var (updates, subscription) = runner.Subscribe(jobId);
+        using (subscription)
+        {
+            var job = await runner.SubmitAsync(new TrainingJobRecord { JobId = jobId, Options = options, Publish = request.Publish }, context.CancellationToken);
+            await StreamAsync(job, updates, responseStream, context.CancellationToken);
+        }
+    }
+
+    public override async Task WatchTraining(WatchTrainingRequest request, IServerStreamWriter<TrainingProgress> responseStream, ServerCallContext context)
+    {
+        var (updates, subscription) = runner.Subscribe(request.JobId);
+        using (subscription)
+        {
+            var job = await runner.GetAsync(request.JobId, context.CancellationToken)
+                ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+            await StreamAsync(job, updates, responseStream, context.CancellationToken);
+        }
+    }
+
+    public override async Task<ListTrainingJobsResponse> ListTrainingJobs(ListTrainingJobsRequest request, ServerCallContext context)
+    {
+        var response = new ListTrainingJobsResponse();
+        response.Jobs.AddRange((await runner.ListAsync(context.CancellationToken)).Select(ToProto));
+        return response;
+    }
+
+    public override async Task<TrainingJob> CancelTraining(CancelTrainingRequest request, ServerCallContext context)
+    {
+        var job = await runner.CancelAsync(request.JobId, context.CancellationToken)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+        return ToProto(job);
+    }
+
+    private static async Task StreamAsync(TrainingJobRecord job, System.Threading.Channels.ChannelReader<TrainingUpdate> updates,
+        IServerStreamWriter<TrainingProgress> stream, CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(new TrainingProgress { Job = ToProto(job), Message = job.State.ToString().ToLowerInvariant() }, cancellationToken);
+        if (job.IsTerminal)
+        {
+            return;
+        }
+        await foreach (var update in updates.ReadAllAsync(cancellationToken))
+        {
+            var progress = new TrainingProgress { Job = ToProto(update.Job), Message = update.Message ?? "" };
+            if (update.Epoch is { } e)
+            {
+                progress.EpochReport = ToProto(e);
+            }
+            await stream.WriteAsync(progress, cancellationToken);
+            if (update.Job.IsTerminal)
+            {
+                return;
+            }
+        }
+    }
+
+    public static TrainingJob ToProto(TrainingJobRecord job)
+    {
+        var proto = new TrainingJob
+        {
+            JobId = job.JobId,
+            State = job.State.ToString().ToLowerInvariant(),
+            Epoch = job.Epoch,
+            Epochs = job.Options.Epochs,
+            Step = job.Step,
+            TotalSteps = job.TotalSteps,
+            ModelVersion = job.ModelVersion ?? "",
+            Error = job.Error ?? "",
+            CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            UpdatedAt = job.UpdatedAt.ToString("O", CultureInfo.InvariantCulture),
+            Resumes = job.Resumes,
+            Classes = job.Classes.Count,
+            TrainImages = job.Train.Count,
+            ValidationImages = job.Validation.Count,
+        };
+        foreach (var (name, value) in job.Metrics)
+        {
+            proto.Metrics[name] = value;
+        }
+        return proto;
+    }
+
+    public static TrainingEpoch ToProto(EpochReport e) => new()
+    {
+        Epoch = e.Epoch,
+        Loss = e.Loss,
+        Accuracy = e.Accuracy,
+        ValidationGap = e.ValidationGap ?? -1,
+        ValidationAccuracy = e.ValidationAccuracy ?? -1,
+        ImagesPerSecond = e.ImagesPerSecond,
+        LearningRate = e.LearningRate,
+        ImageSize = e.ImageSize,
+    };
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex JobIdPattern();
+}
+
+/// <summary>Applies <c>StartTraining</c>'s option overrides (configuration paths such as <c>Epochs</c> or
+/// <c>Backbone:Widths:0</c>) to the configured defaults and validates the result.</summary>
+public static class TrainingOptionsBinder
+{
+    public static TrainingOptions Bind(TrainingOptions defaults, IReadOnlyDictionary<string, string> overrides)
+    {
+        // A copy of the defaults through configuration, so arrays are replaced as a whole when overridden.
+        var json = System.Text.Json.JsonSerializer.Serialize(defaults);
+        var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json)!;
+        if (overrides.Count > 0)
+        {
+            var known = typeof(TrainingOptions).GetProperties().Select(p => p.Name).Concat(typeof(BackboneOptions).GetProperties().Select(p => "Backbone:" + p.Name)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            foreach (var key in overrides.Keys)
+            {
+                var root = Regex.Replace(key, ":[0-9]+$", "");
+                if (!known.Contains(root))
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"unknown training option '{key}'"));
+                }
+            }
+            foreach (var array in overrides.Keys.Where(k => Regex.IsMatch(k, ":[0-9]+$")).Select(k => Regex.Replace(k, ":[0-9]+$", "")).Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                ClearArray(options, array);
+            }
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).Build();
+            try
+            {
+                configuration.Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"training options: {ex.Message}"));
+            }
+        }
+        var errors = new List<ValidationResult>();
+        Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true);
+        Validator.TryValidateObject(options.Backbone, new ValidationContext(options.Backbone), errors, validateAllProperties: true);
+        if (options.Backbone.Widths.Length != options.Backbone.Depths.Length)
+        {
+            errors.Add(new ValidationResult("Backbone:Widths and Backbone:Depths need the same length"));
+        }
+        if (options.WarmupEpochs >= options.Epochs && options.Epochs > 1)
+        {
+            errors.Add(new ValidationResult("WarmupEpochs must be smaller than Epochs"));
+        }
+        if (errors.Count > 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "training options: " + string.Join("; ", errors.Select(e => e.ErrorMessage))));
+        }
+        return options;
+    }
+
+    private static void ClearArray(TrainingOptions options, string path)
+    {
+        switch (path.ToLowerInvariant())
+        {
+            case "imagesizestages": options.ImageSizeStages = []; break;
+            case "backbone:widths": options.Backbone.Widths = []; break;
+            case "backbone:depths": options.Backbone.Depths = []; break;
+        }
+    }
+}

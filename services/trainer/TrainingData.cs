@@ -1,0 +1,133 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Messages;
+using Landmark.Imaging;
+using Landmark.Recognition;
+using Landmark.Storage;
+using Landmark.Training;
+
+namespace Landmark.Trainer;
+
+/// <summary>The labelled gallery images a job can train on (landmark role, indexed), from the ingest catalog.</summary>
+public sealed record GalleryImage(string ImageId, string LandmarkId);
+
+/// <summary>
+/// Training data from the platform itself: the ingest catalog lists the labelled gallery images, the object store holds
+/// their preprocessed <c>embed</c> variants (decoded once, in parallel, into memory). Class curation and the stratified
+/// train/validation split are decided here, once per job.
+/// </summary>
+public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObjectStore store, ImagePipeline imaging, ILogger<TrainingData> logger)
+{
+    public const string EmbedVariant = "embed";
+
+    public async Task<IReadOnlyList<GalleryImage>> ListGalleryAsync(CancellationToken cancellationToken)
+    {
+        var images = new List<GalleryImage>();
+        using var call = ingest.ListImages(new ListImagesRequest { Role = ImageRole.Landmark, Status = ImageStatus.Indexed },
+            cancellationToken: cancellationToken);
+        await foreach (var record in call.ResponseStream.ReadAllAsync(cancellationToken))
+        {
+            if (!string.IsNullOrEmpty(record.LandmarkId))
+            {
+                images.Add(new GalleryImage(record.ImageId, record.LandmarkId));
+            }
+        }
+        return images;
+    }
+
+    /// <summary>Class curation (at least <see cref="TrainingOptions.MinImagesPerClass"/> images, the
+    /// <see cref="TrainingOptions.MaxClasses"/> largest classes) and a stratified split: each class gives
+    /// <see cref="TrainingOptions.ValidationFraction"/> of its images (at least one when it has three or more) to validation,
+    /// chosen by a seeded shuffle.</summary>
+    public static (List<string> Classes, List<TrainingImage> Train, List<TrainingImage> Validation) Split(IReadOnlyList<GalleryImage> gallery, TrainingOptions options)
+    {
+        var groups = gallery.GroupBy(g => g.LandmarkId, StringComparer.Ordinal)
+            .Where(g => g.Count() >= options.MinImagesPerClass)
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
+            .ToList();
+        if (options.MaxClasses > 0)
+        {
+            groups = groups.Take(options.MaxClasses).ToList();
+        }
+        groups = groups.OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+        var classes = groups.Select(g => g.Key).ToList();
+        var random = new Random(options.Seed);
+        var train = new List<TrainingImage>();
+        var validation = new List<TrainingImage>();
+        for (var label = 0; label < groups.Count; label++)
+        {
+            var members = groups[label].Select(g => g.ImageId).Order(StringComparer.Ordinal).ToArray();
+            random.Shuffle(members);
+            var held = members.Length >= 3 ? Math.Max(options.ValidationFraction > 0 ? 1 : 0, (int)Math.Round(members.Length * options.ValidationFraction)) : 0;
+            validation.AddRange(members.Take(held).Select(id => new TrainingImage(id, label)));
+            train.AddRange(members.Skip(held).Select(id => new TrainingImage(id, label)));
+        }
+        return (classes, train, validation);
+    }
+
+    /// <summary>Decodes the <c>embed</c> variant of each image at <paramref name="size"/>² (CHW, [0,1]), in parallel.
+    /// Images whose variant cannot be read or decoded are left out and logged.</summary>
+    public async Task<IReadOnlyList<TrainingSample>> LoadAsync(IReadOnlyList<TrainingImage> images, int size, int threads, CancellationToken cancellationToken)
+    {
+        var samples = new ConcurrentDictionary<int, TrainingSample>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, images.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var image = images[i];
+                var bytes = await ReadVariantAsync(image.ImageId, ct);
+                if (bytes is null)
+                {
+                    logger.LogWarning("Image {ImageId} has no stored variant; left out of training", image.ImageId);
+                    return;
+                }
+                try
+                {
+                    samples[i] = new TrainingSample(imaging.ToTensor(bytes, size), size, image.Label);
+                }
+                catch (ImageRejectedException ex)
+                {
+                    logger.LogWarning("Variant of {ImageId} cannot be decoded ({Reason}); left out of training", image.ImageId, ex.Message);
+                }
+            });
+        return samples.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+    }
+
+    private async Task<byte[]?> ReadVariantAsync(string imageId, CancellationToken cancellationToken)
+    {
+        var manifest = await store.TryGetBytesAsync(Buckets.Variants, $"{imageId}/manifest.json", cancellationToken);
+        if (manifest is null)
+        {
+            return null;
+        }
+        // Written by preprocess with System.Text.Json's defaults.
+        var variants = JsonSerializer.Deserialize<VariantList>(manifest)?.Variants ?? [];
+        var key = (variants.FirstOrDefault(v => v.Name == EmbedVariant) ?? variants.OrderByDescending(v => (long)v.Width * v.Height).FirstOrDefault())?.ObjectKey;
+        return key is null ? null : await store.TryGetBytesAsync(Buckets.Variants, key, cancellationToken);
+    }
+
+    private sealed record VariantList(IReadOnlyList<StoredVariant> Variants);
+
+    /// <summary>Validation GAP: each held-out image queries the training images (kNN voting as the scorer does).</summary>
+    public static ValidationReport Validate(float[][] queries, IReadOnlyList<int> queryLabels, float[][] gallery, IReadOnlyList<int> galleryLabels, ScorerOptions scorerOptions)
+    {
+        var scorer = new KnnScorer(scorerOptions);
+        var predictions = new List<GapPrediction>(queries.Length);
+        var k = Math.Max(scorerOptions.TopK, 10);
+        for (var q = 0; q < queries.Length; q++)
+        {
+            var neighbours = new List<GalleryNeighbour>(gallery.Length);
+            for (var g = 0; g < gallery.Length; g++)
+            {
+                neighbours.Add(new GalleryNeighbour(g.ToString(System.Globalization.CultureInfo.InvariantCulture), galleryLabels[g].ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    System.Numerics.Tensors.TensorPrimitives.Dot(queries[q], gallery[g])));
+            }
+            var top = neighbours.OrderByDescending(n => n.Similarity).Take(k).ToList();
+            var prediction = scorer.Score(top, []);
+            predictions.Add(new GapPrediction(prediction.LandmarkId, prediction.Confidence, queryLabels[q].ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        var gap = GlobalAveragePrecision.Compute(predictions);
+        return new ValidationReport(gap.Gap, gap.Accuracy);
+    }
+}
