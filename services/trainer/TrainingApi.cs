@@ -92,6 +92,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
             UpdatedAt = job.UpdatedAt.ToString("O", CultureInfo.InvariantCulture),
             Resumes = job.Resumes,
+            CheckpointStep = job.CheckpointStep,
             Classes = job.Classes.Count,
             TrainImages = job.Train.Count,
             ValidationImages = job.Validation.Count,
@@ -100,6 +101,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         {
             proto.Metrics[name] = value;
         }
+        proto.History.AddRange(job.History.Select(ToProto));
         return proto;
     }
 

@@ -1,0 +1,150 @@
+using System.Globalization;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Landmark.Contracts.Api.V1;
+using Landmark.Recognition;
+using Landmark.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Landmark.Faults.IntegrationTests;
+
+/// <summary>The embedded platform as an OS process, SIGKILLed in the middle of a training epoch: after a restart the job
+/// resumes from its last checkpoint and ends with the same figures as an uninterrupted job with the same options.</summary>
+public sealed class TrainingCrashTests(ITestOutputHelper output)
+{
+    private static readonly Dictionary<string, string> SmallJob = new()
+    {
+        ["Epochs"] = "6",
+        ["WarmupEpochs"] = "1",
+        ["ImageSize"] = "64",
+        ["BatchSize"] = "8",
+        ["EmbeddingDimension"] = "32",
+        ["Backbone:Widths:0"] = "16",
+        ["Backbone:Widths:1"] = "32",
+        ["Backbone:Widths:2"] = "64",
+        ["Backbone:Depths:0"] = "1",
+        ["Backbone:Depths:1"] = "1",
+        ["Backbone:Depths:2"] = "1",
+        ["Backbone:StemWidth"] = "16",
+        ["CheckpointIntervalSteps"] = "2",
+        ["MinImagesPerClass"] = "4",
+        ["ValidationFraction"] = "0.2",
+        ["Threads"] = "1",
+    };
+
+    [Fact]
+    public async Task Killing_the_trainer_mid_epoch_resumes_from_the_checkpoint_and_ends_like_an_uninterrupted_run()
+    {
+        var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
+        using var data = TestPaths.CreateTempDirectory("landmark-train-crash");
+        var logs = Directory.CreateDirectory(Path.Combine(data.Path, "logs")).FullName;
+        await using var platform = new ServiceProcess("platform", TestPaths.FreeTcpPort(), logs,
+            [$"--Landmark:DataDirectory={Path.Combine(data.Path, "data")}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Landmark=Information"]);
+        await platform.StartAsync();
+
+        // Three landmarks, twelve photos each.
+        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(12)).ToList();
+        var ids = new List<string>();
+        using (var channel = GrpcChannel.ForAddress(platform.Address))
+        {
+            var ingest = new IngestService.IngestServiceClient(channel);
+            foreach (var image in images)
+            {
+                var response = await ingest.UploadImageAsync(new UploadImageRequest
+                {
+                    Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
+                    Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
+                });
+                ids.Add(response.ImageId);
+            }
+            await Pipeline.WaitAsync(ingest, ids, TimeSpan.FromMinutes(2));
+        }
+
+        // The job that gets killed.
+        var killedAt = await StartAndKillMidEpochAsync(platform, "crashed");
+        output.WriteLine($"killed at step {killedAt.Step}/{killedAt.TotalSteps}, last checkpoint at step {killedAt.CheckpointStep}");
+
+        await platform.StartAsync();
+        using var after = GrpcChannel.ForAddress(platform.Address);
+        var training = new TrainingService.TrainingServiceClient(after);
+        var resumed = await WatchToEndAsync(training, "crashed");
+        var uninterrupted = await RunToEndAsync(training, "uninterrupted");
+
+        output.WriteLine($"resumed:       {Describe(resumed)}");
+        output.WriteLine($"uninterrupted: {Describe(uninterrupted)}");
+        Assert.Equal("completed", resumed.Job.State);
+        Assert.Equal("completed", uninterrupted.Job.State);
+        Assert.Equal(1, resumed.Job.Resumes);
+        Assert.Equal(0, uninterrupted.Job.Resumes);
+        Assert.Equal(uninterrupted.Job.TotalSteps, resumed.Job.Step);
+        // Tolerance: 1e-3 on loss and 0.02 on validation GAP (the per-step batches are identical; only floating-point
+        // summation order may differ).
+        foreach (var (epoch, loss) in uninterrupted.Losses)
+        {
+            Assert.True(resumed.Losses.TryGetValue(epoch, out var other), $"epoch {epoch} missing after the resume");
+            Assert.True(Math.Abs(loss - other) <= 1e-3 * Math.Max(1, loss), $"epoch {epoch}: loss {loss:F5} uninterrupted vs {other:F5} resumed");
+        }
+        Assert.InRange(Math.Abs(uninterrupted.Job.Metrics["val_gap"] - resumed.Job.Metrics["val_gap"]), 0, 0.02);
+        Assert.NotEmpty(resumed.Job.ModelVersion);
+    }
+
+    private static string Describe(Outcome o) =>
+        $"{o.Job.State} steps {o.Job.Step}/{o.Job.TotalSteps} resumes {o.Job.Resumes} model {o.Job.ModelVersion} val_gap {o.Job.Metrics.GetValueOrDefault("val_gap"):F4} " +
+        string.Join(" ", o.Losses.OrderBy(l => l.Key).Select(l => string.Create(CultureInfo.InvariantCulture, $"e{l.Key}={l.Value:F4}")));
+
+    private static async Task<TrainingJob> StartAndKillMidEpochAsync(ServiceProcess platform, string jobId)
+    {
+        using var channel = GrpcChannel.ForAddress(platform.Address);
+        var training = new TrainingService.TrainingServiceClient(channel);
+        var request = new StartTrainingRequest { JobId = jobId, Publish = false };
+        request.Options.Add(SmallJob);
+        using var call = training.StartTraining(request);
+        await foreach (var update in call.ResponseStream.ReadAllAsync())
+        {
+            var job = update.Job;
+            Assert.NotEqual("failed", job.State);
+            Assert.NotEqual("completed", job.State);
+            // Past the first checkpoint, not at an epoch boundary, well before the end.
+            var stepsPerEpoch = job.TotalSteps / Math.Max(1, job.Epochs);
+            if (job.State == "training" && job.Step >= 3 && stepsPerEpoch > 0 && job.Step % stepsPerEpoch != 0 && job.Step < job.TotalSteps - stepsPerEpoch)
+            {
+                platform.Kill();
+                return job;
+            }
+        }
+        throw new InvalidOperationException("the job ended before it could be killed");
+    }
+
+    private sealed record Outcome(TrainingJob Job, Dictionary<int, double> Losses);
+
+    private static async Task<Outcome> WatchToEndAsync(TrainingService.TrainingServiceClient training, string jobId)
+    {
+        using var call = training.WatchTraining(new WatchTrainingRequest { JobId = jobId });
+        return await CollectAsync(call.ResponseStream, training, jobId);
+    }
+
+    private static async Task<Outcome> RunToEndAsync(TrainingService.TrainingServiceClient training, string jobId)
+    {
+        var request = new StartTrainingRequest { JobId = jobId, Publish = false };
+        request.Options.Add(SmallJob);
+        using var call = training.StartTraining(request);
+        return await CollectAsync(call.ResponseStream, training, jobId);
+    }
+
+    private static async Task<Outcome> CollectAsync(IAsyncStreamReader<TrainingProgress> stream, TrainingService.TrainingServiceClient training, string jobId)
+    {
+        TrainingJob? last = null;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await foreach (var update in stream.ReadAllAsync(timeout.Token))
+        {
+            last = update.Job;
+        }
+        // Epochs finished before the kill were reported to the first stream; the job record keeps every epoch.
+        var jobs = await training.ListTrainingJobsAsync(new ListTrainingJobsRequest());
+        var job = jobs.Jobs.Single(j => j.JobId == jobId);
+        Assert.NotNull(last);
+        return new Outcome(job, job.History.ToDictionary(e => e.Epoch, e => e.Loss));
+    }
+}
