@@ -1,0 +1,84 @@
+using Grpc.Core;
+using Landmark.Trainer;
+using Landmark.Training;
+using Xunit;
+
+namespace Landmark.Training.Tests;
+
+public class TrainingJobSetupTests
+{
+    private static List<GalleryImage> Gallery(params (string Landmark, int Count)[] classes) =>
+        classes.SelectMany(c => Enumerable.Range(0, c.Count).Select(i => new GalleryImage($"{c.Landmark}-{i:D3}", c.Landmark))).ToList();
+
+    [Fact]
+    public void Split_is_stratified_and_every_class_keeps_training_images()
+    {
+        var gallery = Gallery(("a", 40), ("b", 10), ("c", 3));
+        var (classes, train, validation) = TrainingData.Split(gallery, new TrainingOptions { ValidationFraction = 0.2, MinImagesPerClass = 3 });
+        Assert.Equal(["a", "b", "c"], classes);
+        Assert.Equal(8, validation.Count(v => v.Label == 0));
+        Assert.Equal(2, validation.Count(v => v.Label == 1));
+        Assert.Equal(1, validation.Count(v => v.Label == 2));
+        Assert.Equal(gallery.Count, train.Count + validation.Count);
+        Assert.Empty(train.Select(t => t.ImageId).Intersect(validation.Select(v => v.ImageId)));
+        Assert.All(classes.Select((_, label) => label), label => Assert.Contains(train, t => t.Label == label));
+    }
+
+    [Fact]
+    public void Split_is_the_same_for_the_same_seed_whatever_the_listing_order()
+    {
+        var gallery = Gallery(("a", 20), ("b", 20));
+        var options = new TrainingOptions { Seed = 7 };
+        var first = TrainingData.Split(gallery, options);
+        var second = TrainingData.Split(gallery.AsEnumerable().Reverse().ToList(), options);
+        Assert.Equal(first.Validation, second.Validation);
+        Assert.NotEqual(first.Validation, TrainingData.Split(gallery, new TrainingOptions { Seed = 8 }).Validation);
+    }
+
+    [Fact]
+    public void Curation_drops_small_classes_and_keeps_the_largest_ones()
+    {
+        var gallery = Gallery(("small", 2), ("mid", 6), ("big", 9), ("huge", 12));
+        var (classes, _, _) = TrainingData.Split(gallery, new TrainingOptions { MinImagesPerClass = 4, MaxClasses = 2 });
+        Assert.Equal(["big", "huge"], classes);
+    }
+
+    [Fact]
+    public void Overrides_replace_defaults_and_whole_arrays()
+    {
+        var defaults = new TrainingOptions();
+        var options = TrainingOptionsBinder.Bind(defaults, new Dictionary<string, string>
+        {
+            ["Epochs"] = "3",
+            ["Head"] = "ArcFace",
+            ["Backbone:Family"] = "MobileNet",
+            ["Backbone:Widths:0"] = "16",
+            ["Backbone:Widths:1"] = "32",
+            ["Backbone:Depths:0"] = "1",
+            ["Backbone:Depths:1"] = "2",
+            ["ImageSizeStages:0"] = "64",
+        });
+        Assert.Equal(3, options.Epochs);
+        Assert.Equal(HeadKind.ArcFace, options.Head);
+        Assert.Equal(BackboneFamily.MobileNet, options.Backbone.Family);
+        Assert.Equal([16, 32], options.Backbone.Widths);
+        Assert.Equal([1, 2], options.Backbone.Depths);
+        Assert.Equal([64], options.ImageSizeStages);
+        // The defaults are untouched.
+        Assert.Equal(new TrainingOptions().Epochs, defaults.Epochs);
+        Assert.Equal(4, defaults.Backbone.Widths.Length);
+    }
+
+    [Theory]
+    [InlineData("Epochs", "0", "Epochs")]
+    [InlineData("Epochs", "many", "Epochs")]
+    [InlineData("NoSuchOption", "1", "unknown training option 'NoSuchOption'")]
+    [InlineData("Device", "tpu", "Device")]
+    [InlineData("Backbone:Widths:0", "8", "same length")]
+    public void Bad_overrides_are_invalid_argument_with_the_reason(string key, string value, string expected)
+    {
+        var error = Assert.Throws<RpcException>(() => TrainingOptionsBinder.Bind(new TrainingOptions(), new Dictionary<string, string> { [key] = value }));
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains(expected, error.Status.Detail, StringComparison.Ordinal);
+    }
+}
