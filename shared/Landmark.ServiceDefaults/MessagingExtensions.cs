@@ -11,13 +11,22 @@ public static class MessagingExtensions
     /// <summary>
     /// Registers MassTransit with the consumers added by <paramref name="configureConsumers"/>, on the transport named
     /// by <c>Landmark:Messaging:Transport</c>. Every receive endpoint retries with exponential back-off, then moves
-    /// the message to <c>&lt;queue&gt;_error</c> with the exception details in its headers.
+    /// the message to <c>&lt;queue&gt;_error</c> with the exception details in its headers. Start-up waits until the
+    /// bus and its receive endpoints (queues and bindings) are ready (<see cref="MessagingOptions.WaitUntilStarted"/>).
     /// </summary>
     public static WebApplicationBuilder AddLandmarkMessaging(this WebApplicationBuilder builder,
         Action<IBusRegistrationConfigurator> configureConsumers)
     {
         builder.Services.AddValidatedOptions<MessagingOptions>(builder.Configuration, MessagingOptions.SectionName);
         var options = builder.Configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
+
+        // MassTransit's hosted service starts the bus in the background unless told to wait: the host would be
+        // "started" before the consumers' queues are bound, and messages published in that window are lost.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(host =>
+        {
+            host.WaitUntilStarted = options.WaitUntilStarted;
+            host.StartTimeout = TimeSpan.FromSeconds(options.StartTimeoutSeconds);
+        });
 
         builder.Services.AddMassTransit(x =>
         {

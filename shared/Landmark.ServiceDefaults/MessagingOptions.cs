@@ -37,6 +37,19 @@ public sealed class MessagingOptions
 
     /// <summary>Use the broker's delayed redelivery (needs the RabbitMQ delayed-message-exchange plugin).</summary>
     public bool DelayedRedelivery { get; set; }
+
+    /// <summary>
+    /// Start-up (and so the service's gRPC and HTTP ports) waits until the bus is connected and every receive endpoint
+    /// is ready, i.e. has declared its queue and bound it to the exchanges of the messages it consumes. Without the
+    /// wait the host reports "started" while MassTransit still connects in the background, and a message published
+    /// meanwhile reaches an exchange without bindings, which RabbitMQ drops: no consumer, no retry, no error queue.
+    /// </summary>
+    public bool WaitUntilStarted { get; set; } = true;
+
+    /// <summary>How long start-up waits for the bus (with <see cref="WaitUntilStarted"/>) before it fails, so that an
+    /// unreachable broker stops the process (and its supervisor restarts it) instead of hanging start-up.</summary>
+    [Range(1, 3600)]
+    public int StartTimeoutSeconds { get; set; } = 120;
 }
 
 public sealed class RabbitMqOptions
