@@ -14,8 +14,9 @@ public static class TrainerModule
 {
     public const string ServiceName = "trainer";
 
-    public static WebApplicationBuilder AddTrainer(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddTrainer(this WebApplicationBuilder builder, bool oneShot = false)
     {
+        builder.Services.TryAddSingleton(new TrainerMode(oneShot));
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddModelRegistry();
@@ -37,14 +38,18 @@ public static class TrainerModule
     }
 }
 
+/// <summary>How this process runs training jobs: the service resumes its unfinished jobs at start-up; a one-shot
+/// <c>trainer train</c> process runs only its own job.</summary>
+public sealed record TrainerMode(bool OneShot);
+
 /// <summary>The trainer service as its own process.</summary>
 public static class TrainerHost
 {
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, bool oneShot = false)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults(TrainerModule.ServiceName);
-        builder.AddTrainer();
+        builder.AddTrainer(oneShot);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapTrainer();

@@ -27,6 +27,7 @@ public sealed class TrainingJobRunner(
     ModelRegistry registry,
     IModelRollout rollout,
     IOptions<ScorerOptions> scorerOptions,
+    TrainerMode mode,
     ILogger<TrainingJobRunner> logger) : BackgroundService
 {
     private static readonly Meter Meter = new("Landmark.Trainer");
@@ -44,11 +45,17 @@ public sealed class TrainingJobRunner(
     /// <summary>Completes when unfinished jobs from before the start have been queued again.</summary>
     public Task Recovered => _recovered.Task;
 
-    public async Task<TrainingJobRecord> SubmitAsync(TrainingJobRecord job, CancellationToken cancellationToken)
+    /// <summary>Queues a new job; a known job id returns that job unchanged (with <paramref name="runHere"/>, an
+    /// unfinished known job is queued to run, and resume, in this process).</summary>
+    public async Task<TrainingJobRecord> SubmitAsync(TrainingJobRecord job, CancellationToken cancellationToken, bool runHere = false)
     {
         await Recovered.WaitAsync(cancellationToken);
         if (await GetAsync(job.JobId, cancellationToken) is { } known)
         {
+            if (runHere && !known.IsTerminal)
+            {
+                await _queue.Writer.WriteAsync(known.JobId, cancellationToken);
+            }
             return known;
         }
         await jobs.SaveAsync(job, cancellationToken);
@@ -97,7 +104,7 @@ public sealed class TrainingJobRunner(
             await jobs.EnsureBucketAsync(stoppingToken);
             foreach (var job in await jobs.ListAsync(stoppingToken))
             {
-                if (!job.IsTerminal)
+                if (!job.IsTerminal && !mode.OneShot && job.Owner is null)
                 {
                     logger.LogInformation("Resuming training job {JobId} ({State}, step {Step}/{TotalSteps})", job.JobId, job.State, job.CheckpointStep, job.TotalSteps);
                     _latest[job.JobId] = job;

@@ -30,6 +30,10 @@ public sealed record TrainingJobRecord
     public TrainingJobState State { get; init; } = TrainingJobState.Queued;
     public required TrainingOptions Options { get; init; }
     public bool Publish { get; init; }
+    /// <summary>Null: the trainer service runs (and resumes) the job; <c>job:&lt;id&gt;</c>: a <c>trainer train</c>
+    /// process (Kubernetes Job) owns it.</summary>
+    public string? Owner { get; init; }
+    public const string OwnerPrefix = "job:";
     /// <summary>Landmark id of each class label.</summary>
     public List<string> Classes { get; init; } = [];
     public List<TrainingImage> Train { get; init; } = [];
