@@ -44,7 +44,7 @@ public sealed class TrainingOptions
     public int BatchSize { get; set; } = 32;
 
     [Range(1, 10_000)]
-    public int Epochs { get; set; } = 10;
+    public int Epochs { get; set; } = 30;
 
     [Range(0, 100)]
     public int WarmupEpochs { get; set; } = 1;
