@@ -1,6 +1,9 @@
+using Landmark.Contracts.Messages;
 using Landmark.Embedding;
 using Landmark.ServiceDefaults;
 using Landmark.Storage;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Landmark.Trainer;
 
@@ -13,8 +16,14 @@ public static class TrainerModule
     {
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddModelRegistry();
+        builder.Services.TryAddSingleton<ModelRollout>();
+        builder.Services.TryAddSingleton<IModelRollout>(sp => sp.GetRequiredService<ModelRollout>());
         return builder;
     }
+
+    /// <summary>Roll-out bookkeeping: one message at a time, so progress and activation never interleave.</summary>
+    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<RolloutConsumer>(c => c.ConcurrentMessageLimit = 1).Endpoint(e => e.Name = QueueNames.ModelUpdates);
 
     public static WebApplication MapTrainer(this WebApplication app)
     {
@@ -31,6 +40,7 @@ public static class TrainerHost
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults(TrainerModule.ServiceName);
         builder.AddTrainer();
+        builder.AddLandmarkMessaging(TrainerModule.AddConsumers);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapTrainer();

@@ -22,6 +22,9 @@ public sealed class ModelRegistry(IObjectStore store, ILogger<ModelRegistry>? lo
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
+    /// <summary>Key of a version's ONNX graph in the models bucket.</summary>
+    public static string ModelKey(string version) => $"{version}/{ModelFile}";
+
     public async Task<ModelManifest> RegisterAsync(byte[] onnx, ModelManifest manifest, CancellationToken cancellationToken = default)
     {
         ObjectKeys.Validate(manifest.Version);
