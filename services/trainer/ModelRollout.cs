@@ -99,6 +99,25 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
         return ToStatus(await ReadAsync(cancellationToken), live);
     }
 
+    /// <summary>At start-up: a roll-out in progress is published again (its events may have been lost with an embedded
+    /// platform's in-memory bus; the catalog resumes idempotently), and the last activation is announced again so that
+    /// every consumer agrees on the live model.</summary>
+    public async Task ResumeAsync(CancellationToken cancellationToken)
+    {
+        var current = await ReadAsync(cancellationToken);
+        switch (current)
+        {
+            case { State: StatePending or StateReindexing }:
+                logger.LogInformation("Resuming the roll-out of {Version}", current.Version);
+                await PublishAsync(current.Version, cancellationToken);
+                break;
+            case { State: StateLive, FinishedAt: { } activatedAt } when await registry.GetLiveVersionAsync(cancellationToken) == current.Version &&
+                                                                        await registry.GetAsync(current.Version, cancellationToken) is { } manifest:
+                await bus.Publish(new ModelActivated(current.Version, current.PreviousVersion, manifest.Dimension, activatedAt), cancellationToken);
+                break;
+        }
+    }
+
     /// <summary>Progress reported by the catalog for the roll-out in progress (other versions' reports are ignored).</summary>
     public async Task OnProgressAsync(GalleryReindexProgress progress, CancellationToken cancellationToken)
     {

@@ -18,6 +18,7 @@ public static class TrainerModule
         builder.Services.AddModelRegistry();
         builder.Services.TryAddSingleton<ModelRollout>();
         builder.Services.TryAddSingleton<IModelRollout>(sp => sp.GetRequiredService<ModelRollout>());
+        builder.Services.AddHostedService<RolloutStartup>();
         return builder;
     }
 
