@@ -33,8 +33,7 @@ public static class EmbedderModule
         // One temporary (auto-deleted) queue per replica: every replica must switch its query model.
         bus.AddConsumer<LiveModelSwitchConsumer>().Endpoint(e =>
         {
-            e.Name = QueueNames.EmbedderActivation;
-            e.InstanceId = "-" + NewId.NextGuid().ToString("N");
+            e.Name = $"{QueueNames.EmbedderActivation}-{NewId.NextGuid():N}";
             e.Temporary = true;
         });
     }
