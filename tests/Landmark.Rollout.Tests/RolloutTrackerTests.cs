@@ -1,7 +1,8 @@
 using Landmark.Contracts.Messages;
+using Landmark.Ingest;
 using Xunit;
 
-namespace Landmark.Ingest.Tests;
+namespace Landmark.Rollout.Tests;
 
 public sealed class RolloutTrackerTests
 {
