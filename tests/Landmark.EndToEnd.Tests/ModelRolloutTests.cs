@@ -104,6 +104,40 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_rollout_interrupted_by_a_restart_resumes_and_goes_live_with_every_gallery_image()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-rollout-restart");
+        var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
+        var ids = new List<string>();
+        string oldVersion;
+        string newVersion;
+        RolloutStatus atStop;
+        await using (var platform = await EmbeddedPlatform.StartAsync(data.Path))
+        {
+            foreach (var image in dataset.Train.Take(40))
+            {
+                ids.Add(await UploadAsync(platform, image, ImageRole.Landmark));
+            }
+            Assert.All(await platform.WaitForPipelineAsync(ids, Timeout), r => Assert.Equal(ImageStatus.Indexed, r.Status));
+            oldVersion = (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version;
+            newVersion = await RegisterSecondModelAsync(platform);
+            await platform.Models.PublishModelAsync(new PublishModelRequest { Version = newVersion });
+            atStop = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
+        } // The embedded platform's in-memory messages of the roll-out end here.
+        output.WriteLine($"stopped with the roll-out {atStop.State}, {atStop.ImagesDone}/{atStop.ImagesTotal} images");
+
+        await using var restarted = await EmbeddedPlatform.StartAsync(data.Path);
+        var live = await WaitForRolloutAsync(restarted, newVersion);
+        Assert.Equal(oldVersion, live.PreviousVersion);
+        var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(dataset.ReadSplit("val").Queries[0].Path));
+        await WaitAsync(async () => (await restarted.Recognition.RecognizeAsync(new RecognizeRequest { Image = query })).ModelVersion == newVersion,
+            "recognition answering with the new model");
+        var retrieval = new RetrievalService.RetrievalServiceClient(restarted.Channel);
+        Assert.Equal(ids.Count, (await retrieval.GetIndexStatsAsync(new GetIndexStatsRequest { ModelVersion = newVersion })).Points);
+        Assert.Equal(ids.Count, (await retrieval.GetIndexStatsAsync(new GetIndexStatsRequest())).Points);
+    }
+
+    [Fact]
     public async Task Publishing_an_unregistered_model_is_not_found_and_rollback_without_a_previous_model_fails_its_precondition()
     {
         using var data = TestPaths.CreateTempDirectory("landmark-rollout-errors");
