@@ -287,6 +287,10 @@ static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatu
             Console.WriteLine(line);
             last = line;
         }
+        if (status.State == "failed")
+        {
+            return 1;
+        }
     }
     return 0;
 }

@@ -29,6 +29,7 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
     public const string StatePending = "pending";
     public const string StateReindexing = "reindexing";
     public const string StateLive = "live";
+    public const string StateFailed = "failed";
     public const string StateNone = "none";
 
     private const string CurrentKey = "rollouts/current.json";
@@ -42,6 +43,7 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
             throw new ArgumentException("Name the model version to publish.", nameof(version));
         }
         var manifest = await registry.GetAsync(version, cancellationToken) ?? throw new ModelNotRegisteredException(version);
+        await EnsureServableAsync(version, cancellationToken);
         await _gate.WaitAsync(cancellationToken);
         try
         {
@@ -154,6 +156,25 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
                 return;
             }
             var manifest = await registry.GetAsync(current.Version, cancellationToken) ?? throw new ModelNotRegisteredException(current.Version);
+            if (current.State == StateFailed)
+            {
+                return;
+            }
+            if (current.State != StateLive && reindexed.Images == 0 && reindexed.Skipped > 0)
+            {
+                // Not one gallery image could be embedded with the model: going live would empty recognition.
+                logger.LogError("Roll-out of {Version} failed: none of the {Skipped} gallery images could be embedded with it; {Live} stays live",
+                    current.Version, reindexed.Skipped, current.PreviousVersion);
+                await WriteAsync(current with
+                {
+                    State = StateFailed,
+                    Total = reindexed.Skipped,
+                    Done = reindexed.Skipped,
+                    Skipped = reindexed.Skipped,
+                    FinishedAt = DateTimeOffset.UtcNow,
+                }, cancellationToken);
+                return;
+            }
             if (current.State != StateLive)
             {
                 await registry.SetLiveAsync(current.Version, cancellationToken);
@@ -177,6 +198,21 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>Refuses a model the embedders could not load (not ONNX, or not an [N,3,S,S] → [N,D] graph matching its
+    /// manifest) before anything is re-embedded.</summary>
+    private async Task EnsureServableAsync(string version, CancellationToken cancellationToken)
+    {
+        var (onnx, manifest) = await registry.LoadAsync(version, cancellationToken);
+        try
+        {
+            using var probe = new OnnxEmbeddingModel(onnx, manifest, new EmbedderOptions { IntraOpThreads = 1 });
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidOperationException($"Model {version} cannot be served: {ex.Message}", ex);
         }
     }
 

@@ -138,7 +138,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Publishing_an_unregistered_model_is_not_found_and_rollback_without_a_previous_model_fails_its_precondition()
+    public async Task Publishing_an_unregistered_or_unloadable_model_is_refused_and_rollback_without_a_previous_model_fails_its_precondition()
     {
         using var data = TestPaths.CreateTempDirectory("landmark-rollout-errors");
         await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
@@ -147,6 +147,12 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         var missing = await Assert.ThrowsAsync<RpcException>(async () =>
             await platform.Models.PublishModelAsync(new PublishModelRequest { Version = "no-such-model" }));
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        var garbage = new ModelManifest { Version = "not-onnx-1", Kind = ModelManifest.KindImported, InputSize = 64, Dimension = 8 };
+        await platform.Services.GetRequiredService<ModelRegistry>().RegisterAsync([1, 2, 3, 4], garbage);
+        var unloadable = await Assert.ThrowsAsync<RpcException>(async () =>
+            await platform.Models.PublishModelAsync(new PublishModelRequest { Version = garbage.Version }));
+        Assert.Equal(StatusCode.FailedPrecondition, unloadable.StatusCode);
+        Assert.Contains("cannot be served", unloadable.Status.Detail, StringComparison.Ordinal);
         var rollback = await Assert.ThrowsAsync<RpcException>(async () => await platform.Models.RollbackModelAsync(new RollbackModelRequest()));
         Assert.Equal(StatusCode.FailedPrecondition, rollback.StatusCode);
         var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());

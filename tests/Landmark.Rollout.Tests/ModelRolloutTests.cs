@@ -134,4 +134,19 @@ public sealed class ModelRolloutTests : IAsyncLifetime
         await Assert.ThrowsAsync<ModelNotRegisteredException>(() => _rollout.PublishAsync("no-such-model", CancellationToken.None));
         await Assert.ThrowsAsync<InvalidOperationException>(() => _rollout.RollbackAsync(null, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_rollout_in_which_no_gallery_image_could_be_embedded_fails_and_the_live_model_stays()
+    {
+        await _rollout.PublishAsync(_new, CancellationToken.None);
+        await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 0, 7), _harness.Bus, CancellationToken.None);
+        await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 0, 7), _harness.Bus, CancellationToken.None);
+
+        var status = await _rollout.GetStatusAsync(CancellationToken.None);
+        Assert.Equal((ModelRollout.StateFailed, _old, 7L), (status.State, status.LiveVersion, status.ImagesSkipped));
+        Assert.Equal(_old, await _registry.GetLiveVersionAsync());
+        Assert.Equal(0, Published<ModelActivated>(_ => true));
+        // A failed roll-out is not in progress: the model can be published again.
+        Assert.Equal(ModelRollout.StatePending, (await _rollout.PublishAsync(_new, CancellationToken.None)).State);
+    }
 }
