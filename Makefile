@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run up down import train jobs evaluate recognize stats models bench images render clean
+.PHONY: help build test run up down import train jobs evaluate recognize stats models publish rollback rollout bench images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,8 +46,18 @@ recognize: ## Recognize FILES="a.jpg b.jpg"
 stats: ## Gallery counts
 	$(CLI) stats $(CLI_ARGS)
 
-models: ## Models in the registry
+models: ## Models in the registry (* = live)
 	$(CLI) models $(CLI_ARGS)
+
+publish: ## Roll model VERSION=... out (gallery re-embedded in the background, then switched) and wait until it is live
+	@test -n "$(VERSION)" || { echo "usage: make publish VERSION=<model version> (see make models)"; exit 2; }
+	$(CLI) models publish $(VERSION) --wait $(CLI_ARGS)
+
+rollback: ## Roll back to the previously live model (or VERSION=...) and wait until it is live
+	$(CLI) models rollback $(VERSION) --wait $(CLI_ARGS)
+
+rollout: ## The model roll-out in progress (or the last one)
+	$(CLI) models rollout $(CLI_ARGS)
 
 bench: ## Benchmarks (not part of `make test`): import images/s and recognition latency/throughput on a fresh data dir
 	rm -rf artifacts/bench-data

@@ -52,6 +52,9 @@ public sealed class LandmarkConnection : IAsyncDisposable
     }
 
     public string Description { get; }
+
+    /// <summary>True when the platform runs inside this process (its in-memory messages end with it).</summary>
+    public bool IsEmbedded => _embedded is not null;
     public IngestService.IngestServiceClient Ingest { get; }
     public RecognitionService.RecognitionServiceClient Recognition { get; }
     public EvaluationService.EvaluationServiceClient Evaluation { get; }

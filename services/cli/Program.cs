@@ -182,14 +182,15 @@ stats.SetAction(async (parse, ct) =>
     return 0;
 });
 
-var models = new Command("models", "Models in the registry; the live one is marked with *.");
+var models = new Command("models", "Models in the registry with their metrics; the live one is marked with *. Subcommands roll a model out or back.");
 models.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
     var list = await connection.Models.ListModelsAsync(new ListModelsRequest(), cancellationToken: ct);
     foreach (var m in list.Models)
     {
-        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {m.Description}");
+        var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
+        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
     }
     return 0;
 });
@@ -259,8 +260,13 @@ train.SetAction(async (parse, ct) =>
     if (request.Publish)
     {
         Console.WriteLine("rolling out: re-embedding the gallery with the new model while the live one keeps answering ...");
-        var status = await WaitForRolloutAsync(connection, last.ModelVersion, ct);
-        Console.WriteLine($"model {status.Version} is live ({status.ImagesDone}/{status.ImagesTotal} gallery images re-embedded)");
+        var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
+        if (status.Version != last.ModelVersion)
+        {
+            Console.Error.WriteLine($"the roll-out of {last.ModelVersion} was not started ({Describe(status)})");
+            return 1;
+        }
+        return await FollowRollout(connection, status, wait: true, ct);
     }
     return 0;
 });
@@ -278,6 +284,51 @@ jobs.SetAction(async (parse, ct) =>
     }
     return 0;
 });
+
+var versionArgument = new Argument<string>("version") { Description = "Registered model version (see `landmark models`)." };
+var rollbackVersionArgument = new Argument<string?>("version")
+{
+    Description = "Version to return to. Default: the model live before the current one (or, during a roll-out, the live one: cancels it).",
+    Arity = ArgumentArity.ZeroOrOne,
+};
+var waitOption = new Option<bool>("--wait", "-w")
+{
+    Description = "Wait until the roll-out is live, printing progress (always on for an embedded platform, whose messages end with the process).",
+};
+
+var publish = new Command("publish", "Roll a registered model out: the gallery is re-embedded in the background while recognition keeps " +
+    "answering with the live model, then the live model and the index switch together.");
+publish.Arguments.Add(versionArgument);
+publish.Options.Add(waitOption);
+publish.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var status = await connection.Models.PublishModelAsync(new PublishModelRequest { Version = parse.GetRequiredValue(versionArgument) }, cancellationToken: ct);
+    return await FollowRollout(connection, status, parse.GetValue(waitOption), ct);
+});
+
+var rollback = new Command("rollback", "Return to the previously live model (or VERSION) through the same roll-out, so its index gets the images added since.");
+rollback.Arguments.Add(rollbackVersionArgument);
+rollback.Options.Add(waitOption);
+rollback.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var status = await connection.Models.RollbackModelAsync(new RollbackModelRequest { Version = parse.GetValue(rollbackVersionArgument) ?? "" }, cancellationToken: ct);
+    return await FollowRollout(connection, status, parse.GetValue(waitOption), ct);
+});
+
+var rollout = new Command("rollout", "The roll-out in progress, or the last one.");
+rollout.Options.Add(waitOption);
+rollout.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
+    return await FollowRollout(connection, status, parse.GetValue(waitOption) && status.State is "pending" or "reindexing", ct);
+});
+
+models.Subcommands.Add(publish);
+models.Subcommands.Add(rollback);
+models.Subcommands.Add(rollout);
 
 root.Subcommands.Add(import);
 root.Subcommands.Add(train);
@@ -302,27 +353,45 @@ catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundE
 Task<LandmarkConnection> Open(ParseResult parse, CancellationToken ct) =>
     LandmarkConnection.OpenAsync(parse.GetValue(serverOption), parse.GetRequiredValue(dataOption), ct);
 
-static async Task<RolloutStatus> WaitForRolloutAsync(LandmarkConnection connection, string version, CancellationToken ct)
+// Prints the roll-out; with wait (forced for an embedded platform) follows it until the model is live.
+static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatus status, bool wait, CancellationToken ct)
 {
-    var lastReport = DateTime.MinValue;
-    while (true)
+    Console.WriteLine(Describe(status));
+    if (status.State == "none" || !(wait || connection.IsEmbedded))
     {
-        var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
-        if (status.Version == version && status.State == "live")
-        {
-            return status;
-        }
-        if (status.Version != version)
-        {
-            throw new InvalidOperationException($"another roll-out ({status.Version}, {status.State}) replaced the one of {version}");
-        }
-        if (DateTime.UtcNow - lastReport > TimeSpan.FromSeconds(5))
-        {
-            Console.WriteLine($"  ... {status.ImagesDone}/{status.ImagesTotal} re-embedded");
-            lastReport = DateTime.UtcNow;
-        }
-        await Task.Delay(500, ct);
+        return 0;
     }
+    var target = status.Version;
+    var last = Describe(status);
+    while (!(status.State == "live" && status.Version == target && status.LiveVersion == target))
+    {
+        await Task.Delay(500, ct);
+        status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
+        if (status.Version != target)
+        {
+            Console.WriteLine($"superseded by the roll-out of {status.Version}");
+            Console.WriteLine(Describe(status));
+            return 1;
+        }
+        var line = Describe(status);
+        if (line != last)
+        {
+            Console.WriteLine(line);
+            last = line;
+        }
+        if (status.State == "failed")
+        {
+            return 1;
+        }
+    }
+    return 0;
 }
+
+static string Describe(RolloutStatus s) => s.State == "none"
+    ? $"no roll-out yet; live model {(s.LiveVersion.Length > 0 ? s.LiveVersion : "none")}"
+    : $"roll-out of {s.Version}: {s.State}, {s.ImagesDone}/{s.ImagesTotal} gallery images" +
+      (s.ImagesSkipped > 0 ? $" ({s.ImagesSkipped} skipped)" : "") +
+      $"; live {s.LiveVersion}" + (s.PreviousVersion.Length > 0 && s.PreviousVersion != s.LiveVersion ? $", previously {s.PreviousVersion}" : "") +
+      $"; started {s.StartedAt}" + (s.FinishedAt.Length > 0 ? $", finished {s.FinishedAt}" : "");
 
 static string Trim(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

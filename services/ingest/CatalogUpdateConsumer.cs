@@ -4,8 +4,9 @@ using MassTransit;
 namespace Landmark.Ingest;
 
 /// <summary>Keeps the catalog's status in step with the pipeline (queue <see cref="QueueNames.CatalogUpdates"/>).
-/// Idempotent: replays and out-of-order events never move an image backwards.</summary>
-public sealed class CatalogUpdateConsumer(ImageCatalog catalog) :
+/// Idempotent: replays and out-of-order events never move an image backwards. Indexing events also feed the model
+/// roll-out (<see cref="CatalogRollout"/>).</summary>
+public sealed class CatalogUpdateConsumer(ImageCatalog catalog, CatalogRollout rollout) :
     IConsumer<ImagePreprocessed>,
     IConsumer<ImageRejected>,
     IConsumer<ImageIndexed>
@@ -39,8 +40,11 @@ public sealed class CatalogUpdateConsumer(ImageCatalog catalog) :
     {
         await catalog.Loaded;
         var m = context.Message;
-        await catalog.UpdateAsync(m.ImageId, r => r.Status == CatalogStatus.Rejected || (r.Status == CatalogStatus.Indexed && r.ModelVersion == m.ModelVersion)
-            ? r
-            : r with { Status = CatalogStatus.Indexed, ModelVersion = m.ModelVersion }, context.CancellationToken);
+        var record = await catalog.UpdateAsync(m.ImageId, r => r.Status == CatalogStatus.Rejected ? r : r.WithIndexed(m.ModelVersion),
+            context.CancellationToken);
+        if (record is { Status: CatalogStatus.Indexed })
+        {
+            await rollout.OnIndexedAsync(record, m.ModelVersion, context, context.CancellationToken);
+        }
     }
 }

@@ -30,11 +30,40 @@ public sealed record CatalogRecord
     public string? Format { get; init; }
     public int Width { get; init; }
     public int Height { get; init; }
+    /// <summary>The model the image was most recently indexed with.</summary>
     public string? ModelVersion { get; init; }
+
+    /// <summary>Every model whose index holds the image (records from before roll-outs only have
+    /// <see cref="ModelVersion"/>; <see cref="IsIndexedWith"/> reads both).</summary>
+    public IReadOnlyList<string> IndexedVersions { get; init; } = [];
+
     public DateTimeOffset IngestedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
     public bool IsTerminal => Status is CatalogStatus.Indexed or CatalogStatus.Rejected;
+
+    public bool IsIndexedWith(string modelVersion) =>
+        Status == CatalogStatus.Indexed && (ModelVersion == modelVersion || IndexedVersions.Contains(modelVersion, StringComparer.Ordinal));
+
+    /// <summary>This record indexed with <paramref name="modelVersion"/> too (the same instance when it already is).</summary>
+    public CatalogRecord WithIndexed(string modelVersion)
+    {
+        if (IsIndexedWith(modelVersion) && IndexedVersions.Contains(modelVersion, StringComparer.Ordinal))
+        {
+            return this;
+        }
+        var versions = new List<string>(IndexedVersions.Count + 2);
+        if (Status == CatalogStatus.Indexed && ModelVersion is { } previous && !IndexedVersions.Contains(previous, StringComparer.Ordinal))
+        {
+            versions.Add(previous);
+        }
+        versions.AddRange(IndexedVersions);
+        if (!versions.Contains(modelVersion, StringComparer.Ordinal))
+        {
+            versions.Add(modelVersion);
+        }
+        return this with { Status = CatalogStatus.Indexed, ModelVersion = modelVersion, IndexedVersions = versions };
+    }
 }
 
 /// <summary>
@@ -128,6 +157,18 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
         {
             _records[imageId] = record;
         }
+        return record;
+    }
+
+    /// <summary>Re-reads one record from storage (another replica may have changed it), whatever its status.</summary>
+    public async Task<CatalogRecord?> ReloadAsync(string imageId, CancellationToken cancellationToken)
+    {
+        var bytes = await store.TryGetBytesAsync(Buckets.Catalog, ImagesPrefix + imageId + ".json", cancellationToken);
+        if (bytes is null || JsonSerializer.Deserialize<CatalogRecord>(bytes, Json) is not { } record)
+        {
+            return Get(imageId);
+        }
+        _records[imageId] = record;
         return record;
     }
 

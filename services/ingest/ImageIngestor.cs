@@ -23,6 +23,11 @@ public sealed class IngestOptions
 
     [Range(1, 10_000)]
     public int MaxFileNameLength { get; set; } = 512;
+
+    /// <summary>How often a model roll-out in progress is checked against storage (several ingest replicas each see
+    /// part of the events) and a completed one that is not live yet is announced again.</summary>
+    [Range(1, 3600)]
+    public int RolloutReconcileSeconds { get; set; } = 10;
 }
 
 /// <summary>Why an upload was refused before anything was stored.</summary>

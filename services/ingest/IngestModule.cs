@@ -18,6 +18,7 @@ public static class IngestModule
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.TryAddSingleton<ImageCatalog>();
+        builder.Services.TryAddSingleton<CatalogRollout>();
         builder.Services.AddScoped<ImageIngestor>();
         builder.Services.AddHostedService<CatalogStartup>();
         return builder;
@@ -25,8 +26,11 @@ public static class IngestModule
 
     /// <summary>Catalog updates: each update re-reads the record from storage and only moves its status forward, so
     /// replicas applying events in any order converge.</summary>
-    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+    public static void AddConsumers(IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e => e.Name = QueueNames.CatalogUpdates);
+        bus.AddConsumer<CatalogRolloutConsumer>().Endpoint(e => e.Name = QueueNames.CatalogRollout);
+    }
 
     public static WebApplication MapIngest(this WebApplication app)
     {

@@ -58,6 +58,7 @@ public static class PlatformHost
         {
             IngestModule.AddConsumers(bus);
             PreprocessModule.AddConsumers(bus);
+            TrainerModule.AddConsumers(bus);
             EmbedderModule.AddConsumers(bus);
             RetrievalModule.AddConsumers(bus);
         });

@@ -17,7 +17,6 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
     : IConsumer<ImageIngested>
 {
     public const string Stage = "preprocess";
-    private const string ManifestName = "manifest.json";
 
     private static readonly Meter Meter = new("Landmark.Preprocess");
     private static readonly Counter<long> Processed = Meter.CreateCounter<long>("landmark.preprocess.images");
@@ -28,7 +27,7 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
     {
         var m = context.Message;
         var ct = context.CancellationToken;
-        var manifestKey = $"{m.ImageId}/{ManifestName}";
+        var manifestKey = VariantManifest.ObjectKeyFor(m.ImageId);
 
         var existing = await store.TryGetBytesAsync(Buckets.Variants, manifestKey, ct);
         if (existing is not null && JsonSerializer.Deserialize<VariantManifest>(existing) is { } done)
@@ -80,7 +79,4 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
 
     private static ImagePreprocessed ToEvent(ImageIngested m, VariantManifest manifest) =>
         new(m.ImageId, m.Role, m.LandmarkId, m.FileName, m.ExternalId, manifest.Format, manifest.Width, manifest.Height, manifest.Variants);
-
-    /// <summary>What is stored for a preprocessed image.</summary>
-    public sealed record VariantManifest(string Format, int Width, int Height, IReadOnlyList<StoredVariant> Variants);
 }

@@ -17,6 +17,9 @@ public sealed class GalleryIndex(IVectorIndex index)
     public const string FileNameKey = "file_name";
     public const string ExternalIdKey = "external_id";
 
+    private readonly SemaphoreSlim _activation = new(1, 1);
+    private DateTimeOffset _lastActivation = DateTimeOffset.MinValue;
+
     public IVectorIndex Index { get; } = index;
 
     public static string CollectionFor(string modelVersion)
@@ -31,7 +34,9 @@ public sealed class GalleryIndex(IVectorIndex index)
 
     public static string RoleName(GalleryRole role) => role == GalleryRole.Landmark ? RoleLandmark : RoleNonLandmark;
 
-    /// <summary>Adds or replaces the vectors of one model; the first model indexed becomes live.</summary>
+    /// <summary>Adds or replaces the vectors of one model; the first model indexed becomes live. Never moves an existing
+    /// alias: a model being rolled out fills its collection while the live one keeps answering
+    /// (<see cref="ActivateAsync"/> switches).</summary>
     public async Task<string> UpsertAsync(string modelVersion, IReadOnlyList<ImageEmbedded> images, CancellationToken cancellationToken)
     {
         var collection = CollectionFor(modelVersion);
@@ -46,6 +51,42 @@ public sealed class GalleryIndex(IVectorIndex index)
         })).ToList();
         await Index.UpsertAsync(collection, points, cancellationToken);
         if (await Index.ResolveAliasAsync(LiveAlias, cancellationToken) is null)
+        {
+            await Index.SetAliasAsync(LiveAlias, collection, cancellationToken);
+        }
+        return collection;
+    }
+
+    /// <summary>Points <see cref="LiveAlias"/> at the model's collection (one atomic request in Qdrant), creating the
+    /// collection empty when the gallery has no image yet. Idempotent. Returns null (and changes nothing) for an
+    /// activation older than the last one applied by this instance.</summary>
+    public async Task<string?> ActivateAsync(string modelVersion, int dimension, DateTimeOffset activatedAt, CancellationToken cancellationToken)
+    {
+        await _activation.WaitAsync(cancellationToken);
+        try
+        {
+            if (activatedAt < _lastActivation)
+            {
+                return null;
+            }
+            var collection = await ActivateCoreAsync(modelVersion, dimension, cancellationToken);
+            _lastActivation = activatedAt;
+            return collection;
+        }
+        finally
+        {
+            _activation.Release();
+        }
+    }
+
+    private async Task<string> ActivateCoreAsync(string modelVersion, int dimension, CancellationToken cancellationToken)
+    {
+        var collection = CollectionFor(modelVersion);
+        if (!await Index.CollectionExistsAsync(collection, cancellationToken))
+        {
+            await Index.EnsureCollectionAsync(collection, dimension, cancellationToken);
+        }
+        if (await Index.ResolveAliasAsync(LiveAlias, cancellationToken) != collection)
         {
             await Index.SetAliasAsync(LiveAlias, collection, cancellationToken);
         }

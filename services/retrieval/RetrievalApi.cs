@@ -73,7 +73,7 @@ public sealed class RetrievalApi(GalleryIndex gallery) : RetrievalService.Retrie
     public override async Task<IndexStats> GetIndexStats(GetIndexStatsRequest request, ServerCallContext context)
     {
         var ct = context.CancellationToken;
-        var collection = await gallery.ResolveAsync(null, ct);
+        var collection = await gallery.ResolveAsync(request.ModelVersion, ct);
         if (collection is null)
         {
             return new IndexStats();
@@ -81,6 +81,7 @@ public sealed class RetrievalApi(GalleryIndex gallery) : RetrievalService.Retrie
         return new IndexStats
         {
             IndexVersion = collection,
+            ModelVersion = request.ModelVersion,
             Points = await gallery.Index.CountAsync(collection, null, ct),
             LandmarkPoints = await gallery.Index.CountAsync(collection, PayloadFilter.Equal(PayloadKeys.Role, GalleryIndex.RoleLandmark), ct),
             NonLandmarkPoints = await gallery.Index.CountAsync(collection, PayloadFilter.Equal(PayloadKeys.Role, GalleryIndex.RoleNonLandmark), ct),

@@ -18,9 +18,12 @@ public static class RetrievalModule
         return builder;
     }
 
-    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+    public static void AddConsumers(IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<IndexConsumer>(c => c.ConcurrentMessageLimit = IndexConsumer.ConcurrentMessages)
             .Endpoint(e => e.Name = QueueNames.Index);
+        bus.AddConsumer<LiveAliasConsumer>().Endpoint(e => e.Name = QueueNames.IndexActivation);
+    }
 
     public static WebApplication MapRetrieval(this WebApplication app)
     {

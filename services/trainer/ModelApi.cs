@@ -6,9 +6,39 @@ using Landmark.Onnx;
 
 namespace Landmark.Trainer;
 
-/// <summary>The model registry API (<c>landmark.v1.ModelService</c>).</summary>
-public sealed class ModelApi(ModelRegistry registry) : ModelService.ModelServiceBase
+/// <summary>The model registry API (<c>landmark.v1.ModelService</c>): versions, metrics, the live model, roll-out and
+/// rollback (<see cref="ModelRollout"/>).</summary>
+public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout) : ModelService.ModelServiceBase
 {
+    public override Task<RolloutStatus> PublishModel(PublishModelRequest request, ServerCallContext context) =>
+        Guard(() => rollout.PublishAsync(request.Version, context.CancellationToken));
+
+    public override Task<RolloutStatus> RollbackModel(RollbackModelRequest request, ServerCallContext context) =>
+        Guard(() => rollout.RollbackAsync(request.Version, context.CancellationToken));
+
+    public override Task<RolloutStatus> GetRollout(GetRolloutRequest request, ServerCallContext context) =>
+        rollout.GetStatusAsync(context.CancellationToken);
+
+    private static async Task<RolloutStatus> Guard(Func<Task<RolloutStatus>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (ModelNotRegisteredException ex)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, ex.Message));
+        }
+    }
+
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var live = await registry.GetLiveAsync(context.CancellationToken);
@@ -38,6 +68,7 @@ public sealed class ModelApi(ModelRegistry registry) : ModelService.ModelService
             Dimension = m.Dimension,
             Live = live,
             CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            ObjectKey = ModelRegistry.ModelKey(m.Version),
         };
         foreach (var (name, value) in m.Metrics)
         {

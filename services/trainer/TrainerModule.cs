@@ -1,10 +1,12 @@
 using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Messages;
 using Landmark.Embedding;
 using Landmark.Imaging;
 using Landmark.Recognition;
 using Landmark.ServiceDefaults;
 using Landmark.Storage;
 using Landmark.Training;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Landmark.Trainer;
@@ -27,8 +29,15 @@ public static class TrainerModule
         builder.Services.TryAddSingleton<TrainingData>();
         builder.Services.TryAddSingleton<TrainingJobRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingJobRunner>());
+        builder.Services.TryAddSingleton<ModelRollout>();
+        builder.Services.TryAddSingleton<IModelRollout>(sp => sp.GetRequiredService<ModelRollout>());
+        builder.Services.AddHostedService<RolloutStartup>();
         return builder;
     }
+
+    /// <summary>Roll-out bookkeeping: one message at a time, so progress and activation never interleave.</summary>
+    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<RolloutConsumer>(c => c.ConcurrentMessageLimit = 1).Endpoint(e => e.Name = QueueNames.ModelUpdates);
 
     public static WebApplication MapTrainer(this WebApplication app)
     {
@@ -50,6 +59,7 @@ public static class TrainerHost
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults(TrainerModule.ServiceName);
         builder.AddTrainer(oneShot);
+        builder.AddLandmarkMessaging(TrainerModule.AddConsumers);
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapTrainer();

@@ -23,6 +23,15 @@ public sealed class EmbedderOptions
     [Range(1, 256)]
     public int DecodeParallelism { get; set; } = Environment.ProcessorCount;
 
+    /// <summary>How often the embedder re-reads the registry's live pointer and switches its query model when it
+    /// changed (0 = never): the safety net behind the <c>ModelActivated</c> event, e.g. for a replica that was down.</summary>
+    [Range(0, 86400)]
+    public int LiveModelPollSeconds { get; set; } = 30;
+
+    /// <summary>A model kept for a roll-out (not the live one) is unloaded after this long without a request.</summary>
+    [Range(1, 86400)]
+    public int IdleModelSeconds { get; set; } = 120;
+
     /// <summary>Use the CUDA execution provider (GPU images built with -p:UseGpu=true).</summary>
     public bool UseCuda { get; set; }
 }

@@ -21,6 +21,8 @@ public sealed class DistributedPlatform : IAsyncLifetime
 {
     private readonly TempDirectory _data = TestPaths.CreateTempDirectory("landmark-distributed");
     private readonly List<WebApplication> _hosts = [];
+    private readonly List<GrpcChannel> _extraChannels = [];
+    private Func<int, string[]> _args = _ => [];
 
     public RabbitMqBroker Broker { get; private set; } = null!;
     public string VirtualHost { get; private set; } = "/";
@@ -28,6 +30,12 @@ public sealed class DistributedPlatform : IAsyncLifetime
     public GrpcChannel ScorerChannel { get; private set; } = null!;
     public IngestService.IngestServiceClient Ingest { get; private set; } = null!;
     public RecognitionService.RecognitionServiceClient Recognition { get; private set; } = null!;
+    public GrpcChannel TrainerChannel { get; private set; } = null!;
+    public GrpcChannel RetrievalChannel { get; private set; } = null!;
+    public ModelService.ModelServiceClient Models { get; private set; } = null!;
+
+    /// <summary>Root of the local-disk object store every service shares.</summary>
+    public string ObjectsPath => Path.Combine(_data.Path, "objects");
 
     /// <summary>The service hosts (ingest, preprocess, trainer, embedder, retrieval, scorer).</summary>
     public IReadOnlyList<WebApplication> Hosts => _hosts;
@@ -47,9 +55,10 @@ public sealed class DistributedPlatform : IAsyncLifetime
             ["scorer"] = TestPaths.FreeTcpPort(),
         };
         string Url(string service) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ports[service]}");
-        string[] Args(string service) =>
+        string[] Args(string service) => _args(ports[service]);
+        _args = port =>
         [
-            string.Create(CultureInfo.InvariantCulture, $"--Landmark:Hosting:GrpcPort={ports[service]}"),
+            string.Create(CultureInfo.InvariantCulture, $"--Landmark:Hosting:GrpcPort={port}"),
             "--Landmark:Hosting:HttpPort=0",
             "--Landmark:Hosting:ListenOnAnyAddress=false",
             "--Landmark:Messaging:Transport=RabbitMq",
@@ -86,6 +95,21 @@ public sealed class DistributedPlatform : IAsyncLifetime
         ScorerChannel = GrpcChannel.ForAddress(Url("scorer"));
         Ingest = new IngestService.IngestServiceClient(IngestChannel);
         Recognition = new RecognitionService.RecognitionServiceClient(ScorerChannel);
+        TrainerChannel = GrpcChannel.ForAddress(Url("trainer"));
+        RetrievalChannel = GrpcChannel.ForAddress(Url("retrieval"));
+        Models = new ModelService.ModelServiceClient(TrainerChannel);
+    }
+
+    /// <summary>Starts one more embedder host (a replica competing for the embed queues) and returns a channel to it.</summary>
+    public async Task<GrpcChannel> StartEmbedderReplicaAsync(params string[] extraArgs)
+    {
+        var port = TestPaths.FreeTcpPort();
+        var host = EmbedderHost.Build([.. _args(port), .. extraArgs]);
+        _hosts.Add(host);
+        await host.StartAsync();
+        var channel = GrpcChannel.ForAddress(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"));
+        _extraChannels.Add(channel);
+        return channel;
     }
 
     public Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout) =>
@@ -95,6 +119,9 @@ public sealed class DistributedPlatform : IAsyncLifetime
     {
         IngestChannel?.Dispose();
         ScorerChannel?.Dispose();
+        TrainerChannel?.Dispose();
+        RetrievalChannel?.Dispose();
+        _extraChannels.ForEach(c => c.Dispose());
         foreach (var host in Enumerable.Reverse(_hosts))
         {
             await host.StopAsync();

@@ -43,4 +43,26 @@ public sealed class ModelRegistryTests : IDisposable
     }
 
     public void Dispose() => _root.Dispose();
+
+    [Fact]
+    public async Task Live_history_lists_each_switch_once_and_names_the_version_to_roll_back_to()
+    {
+        var a = BaselineModel.Build();
+        var b = BaselineModel.Build(new BaselineOptions { InputSize = 160 });
+        await _registry.RegisterAsync(a.OnnxBytes, a.Manifest);
+        await _registry.RegisterAsync(b.OnnxBytes, b.Manifest);
+        Assert.Null(await _registry.GetPreviousLiveVersionAsync());
+
+        await _registry.SetLiveAsync(a.Manifest.Version);
+        Assert.Null(await _registry.GetPreviousLiveVersionAsync());
+        await _registry.SetLiveAsync(b.Manifest.Version);
+        await _registry.SetLiveAsync(b.Manifest.Version);
+        Assert.Equal([a.Manifest.Version, b.Manifest.Version], (await _registry.GetLiveHistoryAsync()).Select(h => h.Version));
+        Assert.Equal(b.Manifest.Version, await _registry.GetLiveVersionAsync());
+        Assert.Equal(a.Manifest.Version, await _registry.GetPreviousLiveVersionAsync());
+
+        await _registry.SetLiveAsync(a.Manifest.Version);
+        Assert.Equal(b.Manifest.Version, await _registry.GetPreviousLiveVersionAsync());
+        Assert.Equal(3, (await _registry.GetLiveHistoryAsync()).Count);
+    }
 }

@@ -26,6 +26,9 @@ public sealed class EmbeddedPlatform : IAsyncDisposable
     }
 
     public GrpcChannel Channel { get; }
+
+    /// <summary>The platform's services (same process), e.g. to register a model directly in the registry.</summary>
+    public IServiceProvider Services => _app.Services;
     public string DataDirectory { get; }
     public int Port { get; }
     public IngestService.IngestServiceClient Ingest { get; }
