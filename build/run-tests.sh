@@ -4,6 +4,8 @@
 # Usage: build/run-tests.sh [extra dotnet test arguments]
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# No usage reports from test buses (the code disables them too).
+export MASSTRANSIT_USAGE_TELEMETRY=false
 results="${TEST_RESULTS_DIR:-artifacts/test-results}"
 rm -rf "$results"
 mkdir -p "$results"

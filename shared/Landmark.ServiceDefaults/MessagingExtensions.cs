@@ -30,6 +30,8 @@ public static class MessagingExtensions
 
         builder.Services.AddMassTransit(x =>
         {
+            // No anonymous usage reports to MassTransit's servers: a platform's egress is the operator's decision.
+            x.ConfigureUsageTelemetryOptions(o => o.Enabled = false);
             x.SetKebabCaseEndpointNameFormatter();
             configureConsumers(x);
             x.AddConfigureEndpointsCallback((_, _, endpoint) =>

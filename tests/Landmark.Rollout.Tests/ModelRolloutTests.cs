@@ -30,7 +30,7 @@ public sealed class ModelRolloutTests : IAsyncLifetime
             .AddSingleton<IObjectStore>(new LocalDiskObjectStore(_root.Path))
             .AddSingleton<ModelRegistry>()
             .AddSingleton<ModelRollout>()
-            .AddMassTransitTestHarness()
+            .AddMassTransitTestHarness(x => x.ConfigureUsageTelemetryOptions(o => o.Enabled = false))
             .BuildServiceProvider(true);
         _harness = _services.GetRequiredService<ITestHarness>();
         await _harness.Start();
