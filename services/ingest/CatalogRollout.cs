@@ -70,6 +70,16 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
         }
     }
 
+    /// <summary>Another replica (or this one, via the shared queue) started the roll-out of <paramref name="version"/>.</summary>
+    public async Task FollowAsync(string version, CancellationToken cancellationToken)
+    {
+        await Loaded.WaitAsync(cancellationToken);
+        if (_tracker.Follow(version, DateTimeOffset.UtcNow))
+        {
+            logger.LogInformation("Following the roll-out of {Version}: images indexed here with another model are re-embedded for it", version);
+        }
+    }
+
     /// <summary>Follows an <see cref="ImageIndexed"/> (after the record was updated).</summary>
     public async Task OnIndexedAsync(CatalogRecord record, string version, IPublishEndpoint publisher, CancellationToken cancellationToken)
     {
@@ -105,7 +115,7 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
     {
         await Loaded.WaitAsync(cancellationToken);
         var state = _tracker.State;
-        if (state.Target is null)
+        if (state.Target is null || !_tracker.IsOwner)
         {
             return;
         }

@@ -3,10 +3,22 @@ using MassTransit;
 
 namespace Landmark.Ingest;
 
-/// <summary>Model roll-out events for the catalog (queue <see cref="QueueNames.CatalogRollout"/>): a published model
-/// starts the gallery's re-embedding, an activated one ends it, an image that cannot be re-embedded is skipped.
+/// <summary>Starts the gallery's re-embedding when a model is published (shared queue
+/// <see cref="QueueNames.CatalogRollout"/>: one ingest replica enumerates the catalog and tracks completion).
 /// Idempotent (see <see cref="RolloutTracker"/>).</summary>
-public sealed class CatalogRolloutConsumer(ImageCatalog catalog, CatalogRollout rollout) :
+public sealed class CatalogRolloutConsumer(ImageCatalog catalog, CatalogRollout rollout) : IConsumer<ModelPublished>
+{
+    public async Task Consume(ConsumeContext<ModelPublished> context)
+    {
+        await catalog.Loaded;
+        await rollout.BeginAsync(context.Message.ModelVersion, context, context.CancellationToken);
+    }
+}
+
+/// <summary>Roll-out events every ingest replica must see (a temporary queue per replica,
+/// <see cref="QueueNames.CatalogRolloutWatch"/> plus an instance id): the target of a roll-out started elsewhere, the
+/// activated model, and images that cannot be re-embedded. Idempotent.</summary>
+public sealed class CatalogRolloutWatcher(ImageCatalog catalog, CatalogRollout rollout) :
     IConsumer<ModelPublished>,
     IConsumer<ModelActivated>,
     IConsumer<GalleryReembedFailed>
@@ -14,7 +26,7 @@ public sealed class CatalogRolloutConsumer(ImageCatalog catalog, CatalogRollout 
     public async Task Consume(ConsumeContext<ModelPublished> context)
     {
         await catalog.Loaded;
-        await rollout.BeginAsync(context.Message.ModelVersion, context, context.CancellationToken);
+        await rollout.FollowAsync(context.Message.ModelVersion, context.CancellationToken);
     }
 
     public async Task Consume(ConsumeContext<ModelActivated> context)

@@ -30,6 +30,12 @@ public static class IngestModule
     {
         bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e => e.Name = QueueNames.CatalogUpdates);
         bus.AddConsumer<CatalogRolloutConsumer>().Endpoint(e => e.Name = QueueNames.CatalogRollout);
+        // Every replica follows the roll-out on a temporary queue of its own.
+        bus.AddConsumer<CatalogRolloutWatcher>().Endpoint(e =>
+        {
+            e.Name = $"{QueueNames.CatalogRolloutWatch}-{NewId.NextGuid():N}";
+            e.Temporary = true;
+        });
     }
 
     public static WebApplication MapIngest(this WebApplication app)

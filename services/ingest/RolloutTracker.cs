@@ -25,6 +25,9 @@ public sealed record RolloutSnapshot(string? Target, string? Live, DateTimeOffse
 /// roll-out is complete (announced once). After T is activated, an image indexed with any other model (an embedder
 /// replica that had not switched yet) is re-embedded with the live model. Events may repeat or arrive out of order:
 /// decisions depend on the records' state, so repeats never double-count.
+/// With several ingest replicas, the one that started the roll-out (<see cref="Begin"/>, or <see cref="Restore"/> at
+/// start-up, with the whole catalog in view) tracks completion; the others only <see cref="Follow"/> it, so that images
+/// indexed through them join the new index too, and never declare it complete.
 /// </summary>
 public sealed class RolloutTracker
 {
@@ -33,6 +36,7 @@ public sealed class RolloutTracker
     private readonly HashSet<string> _skipped = new(StringComparer.Ordinal);
     private RolloutSnapshot _state = RolloutSnapshot.Empty;
     private long _total;
+    private bool _owner;
 
     public RolloutSnapshot State
     {
@@ -69,6 +73,18 @@ public sealed class RolloutTracker
         }
     }
 
+    /// <summary>True on the replica that tracks the roll-out's completion.</summary>
+    public bool IsOwner
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _owner;
+            }
+        }
+    }
+
     public long Skipped
     {
         get
@@ -98,6 +114,7 @@ public sealed class RolloutTracker
         lock (_lock)
         {
             _state = snapshot;
+            _owner = snapshot.Target is not null;
             return snapshot.Target is { } target && !snapshot.Completed ? Recount(target, records) : Clear();
         }
     }
@@ -113,9 +130,27 @@ public sealed class RolloutTracker
                 return ([], true);
             }
             var startedAt = _state.Target == target ? _state.StartedAt ?? now : now;
+            _owner = true;
             var reembed = Recount(target, records);
             _state = _state with { Target = target, StartedAt = startedAt, Completed = _pending.Count == 0 };
             return (reembed, _state.Completed);
+        }
+    }
+
+    /// <summary>Another replica started the roll-out of <paramref name="target"/>: images indexed here with another model
+    /// are re-embedded for it, but this replica does not track completion. No-op when the target is already known.</summary>
+    public bool Follow(string target, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            if (_state.Target == target)
+            {
+                return false;
+            }
+            _owner = false;
+            Clear();
+            _state = _state with { Target = target, StartedAt = now, Completed = false };
+            return true;
         }
     }
 
@@ -189,6 +224,7 @@ public sealed class RolloutTracker
                 : _state with { Live = version, LiveSince = activatedAt };
             if (_state.Target is null)
             {
+                _owner = false;
                 Clear();
             }
             return true;
@@ -197,7 +233,7 @@ public sealed class RolloutTracker
 
     private RolloutDecision Settle(string imageId)
     {
-        if (!_pending.Remove(imageId) || _pending.Count > 0 || _state.Completed)
+        if (!_pending.Remove(imageId) || _pending.Count > 0 || _state.Completed || !_owner)
         {
             return RolloutDecision.None;
         }

@@ -53,7 +53,7 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
             if (version == live && !inProgress)
             {
                 logger.LogInformation("Model {Version} is already live; nothing to roll out", version);
-                return ToStatus(current is not null && current.Version == version ? current : null, live);
+                return ToStatus(current, live);
             }
             if (!(inProgress && current!.Version == version))
             {

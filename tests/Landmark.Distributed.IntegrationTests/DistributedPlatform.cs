@@ -9,6 +9,8 @@ using Landmark.Retrieval;
 using Landmark.Scorer;
 using Landmark.Testing;
 using Landmark.Trainer;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Landmark.Distributed.IntegrationTests;
@@ -90,6 +92,10 @@ public sealed class DistributedPlatform : IAsyncLifetime
         {
             await host.StartAsync();
         }
+        foreach (var host in _hosts)
+        {
+            await WaitForBusAsync(host);
+        }
 
         IngestChannel = GrpcChannel.ForAddress(Url("ingest"));
         ScorerChannel = GrpcChannel.ForAddress(Url("scorer"));
@@ -107,9 +113,29 @@ public sealed class DistributedPlatform : IAsyncLifetime
         var host = EmbedderHost.Build([.. _args(port), .. extraArgs]);
         _hosts.Add(host);
         await host.StartAsync();
+        await WaitForBusAsync(host);
         var channel = GrpcChannel.ForAddress(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"));
         _extraChannels.Add(channel);
         return channel;
+    }
+
+    /// <summary>Waits until the host's bus has started every receive endpoint: a message published earlier would
+    /// find its queues not bound yet, and RabbitMQ drops messages that match no queue.</summary>
+    private static async Task WaitForBusAsync(WebApplication host)
+    {
+        if (host.Services.GetService<IBusControl>() is not { } bus)
+        {
+            return;
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (bus.CheckHealth().Status != BusHealthStatus.Healthy)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the bus of {host.Environment.ApplicationName} did not become healthy: {bus.CheckHealth().Description}");
+            }
+            await Task.Delay(100);
+        }
     }
 
     public Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout) =>

@@ -165,4 +165,30 @@ public sealed class RolloutTrackerTests
         Assert.Same(both, both.WithIndexed(Old));
         Assert.False(Preprocessed("p").IsIndexedWith(Old));
     }
+
+    [Fact]
+    public void A_replica_that_follows_a_rollout_started_elsewhere_requests_reembeds_but_never_declares_it_complete()
+    {
+        var follower = new RolloutTracker();
+        Assert.True(follower.Follow(New, T0));
+        Assert.False(follower.Follow(New, T0)); // repeated
+
+        Assert.Equal(New, follower.OnIndexed(Indexed("fresh", Old), Old).ReembedWith);
+        Assert.False(follower.OnIndexed(Indexed("fresh", Old, New), New).Completed);
+        Assert.False(follower.State.Completed);
+        Assert.False(follower.IsOwner);
+    }
+
+    [Fact]
+    public void Starting_the_rollout_after_following_it_takes_over_completion_tracking()
+    {
+        var tracker = new RolloutTracker();
+        tracker.Follow(New, T0);
+        var (reembed, _) = tracker.Begin(New, [Indexed("a", Old)], T0.AddSeconds(1));
+
+        Assert.True(tracker.IsOwner);
+        Assert.Equal(T0, tracker.State.StartedAt);
+        Assert.Equal(["a"], reembed.Select(r => r.ImageId));
+        Assert.True(tracker.OnIndexed(Indexed("a", Old, New), New).Completed);
+    }
 }

@@ -15,8 +15,12 @@ public static class QueueNames
     /// Its own queue, so a roll-out's backlog never delays freshly ingested images.</summary>
     public const string Reembed = "landmark-reembed";
 
-    /// <summary>The catalog's roll-out tracking (<c>ModelPublished</c>, <c>ModelActivated</c>, <c>GalleryReembedFailed</c>).</summary>
+    /// <summary>The catalog starts a roll-out (<c>ModelPublished</c>; one ingest replica enumerates the gallery).</summary>
     public const string CatalogRollout = "landmark-catalog-rollout";
+
+    /// <summary>Prefix of each ingest replica's own temporary queue following roll-outs (<c>ModelPublished</c>,
+    /// <c>ModelActivated</c>, <c>GalleryReembedFailed</c>); the transport appends an instance id.</summary>
+    public const string CatalogRolloutWatch = "landmark-catalog-rollout-watch";
 
     /// <summary>Retrieval switches the live alias (<c>ModelActivated</c>).</summary>
     public const string IndexActivation = "landmark-index-activation";
