@@ -30,7 +30,7 @@ public sealed class TrainingProgressView(TextWriter output, bool interactive)
         if (job.State == "training" && job.TotalSteps > 0)
         {
             var fraction = (double)job.Step / job.TotalSteps;
-            var line = string.Create(CultureInfo.InvariantCulture, $"[{new string('#', (int)(fraction * BarWidth)).PadRight(BarWidth, '.')}] {fraction * 100,5:F1}%  step {job.Step}/{job.TotalSteps}  epoch {Math.Min(job.Epoch + 1, job.Epochs)}/{job.Epochs}");
+            var line = string.Create(CultureInfo.InvariantCulture, $"[{new string('#', (int)(fraction * BarWidth)).PadRight(BarWidth, '.')}] {fraction * 100,5:F1}%  step {job.Step}/{job.TotalSteps}  epoch {Math.Min(job.Epoch + 1, job.Epochs)}/{job.Epochs}  loss {job.RunningLoss:F3}");
             if (interactive)
             {
                 output.Write("\r" + line);

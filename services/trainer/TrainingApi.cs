@@ -93,6 +93,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             UpdatedAt = job.UpdatedAt.ToString("O", CultureInfo.InvariantCulture),
             Resumes = job.Resumes,
             CheckpointStep = job.CheckpointStep,
+            RunningLoss = job.RunningLoss,
             Classes = job.Classes.Count,
             TrainImages = job.Train.Count,
             ValidationImages = job.Validation.Count,

@@ -208,7 +208,7 @@ public sealed class TrainingJobRunner(
             Step = (step, total, loss) =>
             {
                 Steps.Add(1);
-                current = current with { Step = step, Epoch = (int)(step / Math.Max(1, total / options.Epochs)) };
+                current = current with { Step = step, Epoch = (int)(step / Math.Max(1, total / options.Epochs)), RunningLoss = loss };
                 _latest[current.JobId] = current;
                 if (lastStepPublished.ElapsedMilliseconds >= 250 || step == total)
                 {

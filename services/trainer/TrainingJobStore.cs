@@ -42,6 +42,7 @@ public sealed record TrainingJobRecord
     public long Step { get; init; }
     public long TotalSteps { get; init; }
     public long CheckpointStep { get; init; }
+    public double RunningLoss { get; init; }
     public int Resumes { get; init; }
     public string? ModelVersion { get; init; }
     public string? Error { get; init; }
