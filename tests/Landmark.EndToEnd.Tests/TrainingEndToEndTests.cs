@@ -1,0 +1,151 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Landmark.Contracts.Api.V1;
+using Landmark.Recognition;
+using Landmark.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Landmark.EndToEnd.Tests;
+
+/// <summary>Training through the public gRPC API of the embedded platform: progress streamed, model exported and
+/// registered with its metrics, rolled out, and answering recognition.</summary>
+public sealed class TrainingEndToEndTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task Training_with_publish_streams_progress_registers_the_model_and_makes_it_answer_recognition()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-train-e2e");
+        await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
+        var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
+        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(10)).ToList();
+        var ids = new List<string>();
+        foreach (var image in images)
+        {
+            var response = await platform.Ingest.UploadImageAsync(new UploadImageRequest
+            {
+                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
+                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
+            });
+            ids.Add(response.ImageId);
+        }
+        await platform.WaitForPipelineAsync(ids, Timeout);
+        var baseline = (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version;
+
+        var training = new TrainingService.TrainingServiceClient(platform.Channel);
+        var request = new StartTrainingRequest { JobId = "e2e", Publish = true };
+        request.Options.Add(new Dictionary<string, string>
+        {
+            ["Epochs"] = "3",
+            ["WarmupEpochs"] = "1",
+            ["ImageSize"] = "48",
+            ["ImageSizeStages:0"] = "32",
+            ["BatchSize"] = "8",
+            ["EmbeddingDimension"] = "32",
+            ["Head"] = "ArcFace",
+            ["Backbone:Family"] = "MobileNet",
+            ["Backbone:Widths:0"] = "16",
+            ["Backbone:Widths:1"] = "24",
+            ["Backbone:Depths:0"] = "1",
+            ["Backbone:Depths:1"] = "1",
+            ["Backbone:StemWidth"] = "16",
+            ["Backbone:Expansion"] = "2",
+            ["ValidationFraction"] = "0.2",
+        });
+        var states = new List<string>();
+        var epochs = new List<TrainingEpoch>();
+        TrainingJob? last = null;
+        using (var call = training.StartTraining(request))
+        {
+            await foreach (var update in call.ResponseStream.ReadAllAsync())
+            {
+                if (states.Count == 0 || states[^1] != update.Job.State)
+                {
+                    states.Add(update.Job.State);
+                }
+                if (update.EpochReport is { } e)
+                {
+                    epochs.Add(e);
+                }
+                last = update.Job;
+            }
+        }
+        output.WriteLine(string.Join(" → ", states));
+        foreach (var e in epochs)
+        {
+            output.WriteLine($"epoch {e.Epoch}: loss {e.Loss:F3} val-GAP {e.ValidationGap:F3} {e.ImagesPerSecond:F1} images/s ({e.ImageSize}px)");
+        }
+        Assert.NotNull(last);
+        Assert.Equal("completed", last.State);
+        Assert.Equal(["queued", "loading", "training", "exporting", "completed"], states);
+        Assert.Equal([1, 2, 3], epochs.Select(e => e.Epoch));
+        Assert.Equal([32, 32, 48], epochs.Select(e => e.ImageSize));
+        Assert.All(epochs, e => Assert.InRange(e.ValidationGap, 0, 1));
+        Assert.Equal(3, last.Classes);
+        Assert.Equal(24, last.TrainImages);
+        Assert.Equal(6, last.ValidationImages);
+
+        var model = Assert.Single((await platform.Models.ListModelsAsync(new ListModelsRequest())).Models, m => m.Version == last.ModelVersion);
+        Assert.Equal("trained", model.Kind);
+        Assert.Equal(48, model.InputSize);
+        Assert.Equal(32, model.Dimension);
+        Assert.Contains("val_gap", model.Metrics.Keys);
+
+        // Published: once the gallery is re-embedded, the trained model answers.
+        var deadline = DateTime.UtcNow + Timeout;
+        RolloutStatus rollout;
+        while ((rollout = await platform.Models.GetRolloutAsync(new GetRolloutRequest())) is not { State: "live" } || rollout.Version != model.Version)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"roll-out not live: {rollout}");
+            await Task.Delay(200);
+        }
+        Assert.Equal(baseline, rollout.PreviousVersion);
+        var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(images[0].Path));
+        RecognizeResponse answer;
+        while ((answer = await platform.Recognition.RecognizeAsync(new RecognizeRequest { Image = query })).ModelVersion != model.Version)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"recognition still answers with {answer.ModelVersion}");
+            await Task.Delay(200);
+        }
+        Assert.NotEmpty(answer.Neighbours);
+
+        // Starting the same job id again watches the finished job instead of training again.
+        using var again = training.StartTraining(new StartTrainingRequest { JobId = "e2e" });
+        var replies = new List<TrainingProgress>();
+        await foreach (var update in again.ResponseStream.ReadAllAsync())
+        {
+            replies.Add(update);
+        }
+        Assert.Equal(model.Version, Assert.Single(replies).Job.ModelVersion);
+    }
+
+    [Fact]
+    public async Task Training_an_empty_gallery_fails_with_a_reason_and_bad_options_are_invalid_argument()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-train-empty");
+        await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
+        var training = new TrainingService.TrainingServiceClient(platform.Channel);
+
+        var bad = new StartTrainingRequest();
+        bad.Options["Epochs"] = "0";
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = training.StartTraining(bad);
+            await call.ResponseStream.MoveNext();
+        });
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+
+        TrainingJob? last = null;
+        using (var call = training.StartTraining(new StartTrainingRequest { JobId = "empty" }))
+        {
+            await foreach (var update in call.ResponseStream.ReadAllAsync())
+            {
+                last = update.Job;
+            }
+        }
+        Assert.Equal("failed", last!.State);
+        Assert.Contains("import a dataset first", last.Error, StringComparison.Ordinal);
+    }
+}
