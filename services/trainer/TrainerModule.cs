@@ -22,7 +22,8 @@ public static class TrainerModule
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddModelRegistry();
-        builder.Services.AddValidatedOptions<TrainingOptions>(builder.Configuration, TrainingOptions.SectionName);
+        builder.Services.AddValidatedOptions<TrainingOptions>(builder.Configuration, TrainingOptions.SectionName)
+            .PostConfigure(options => TrainingOptionsBinder.ReplaceConfiguredArrays(options, builder.Configuration.GetSection(TrainingOptions.SectionName)));
         builder.Services.AddValidatedOptions<ScorerOptions>(builder.Configuration, ScorerOptions.SectionName);
         builder.Services.AddInternalGrpcClient<IngestService.IngestServiceClient>(e => e.Ingest);
         builder.Services.TryAddSingleton<TrainingJobStore>();

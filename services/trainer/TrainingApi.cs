@@ -174,6 +174,30 @@ public static class TrainingOptionsBinder
         return options;
     }
 
+    /// <summary>Configuration binding adds configured array elements to the default array instead of replacing it
+    /// (setting <c>Backbone:Widths:0</c> and <c>:1</c> would keep the default widths too); an array that the
+    /// configuration names is taken as configured, whole.</summary>
+    public static void ReplaceConfiguredArrays(TrainingOptions options, IConfiguration section)
+    {
+        static int[]? Configured(IConfiguration s) =>
+            s.GetChildren().ToList() is { Count: > 0 } items
+                ? items.OrderBy(i => int.TryParse(i.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : int.MaxValue)
+                    .Select(i => int.Parse(i.Value ?? "", NumberStyles.Integer, CultureInfo.InvariantCulture)).ToArray()
+                : null;
+        if (Configured(section.GetSection(nameof(TrainingOptions.ImageSizeStages))) is { } stages)
+        {
+            options.ImageSizeStages = stages;
+        }
+        if (Configured(section.GetSection("Backbone:Widths")) is { } widths)
+        {
+            options.Backbone.Widths = widths;
+        }
+        if (Configured(section.GetSection("Backbone:Depths")) is { } depths)
+        {
+            options.Backbone.Depths = depths;
+        }
+    }
+
     private static void ClearArray(TrainingOptions options, string path)
     {
         switch (path.ToLowerInvariant())

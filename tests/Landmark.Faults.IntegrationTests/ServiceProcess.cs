@@ -34,7 +34,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     public string Address => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{GrpcPort}");
     public int Starts { get; private set; }
 
-    public async Task StartAsync(TimeSpan? timeout = null)
+    /// <summary>Starts the process and waits until its gRPC health check reports SERVING (unless <paramref name="waitServing"/> is false).</summary>
+    public async Task StartAsync(TimeSpan? timeout = null, bool waitServing = true)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(_dll);
@@ -50,8 +51,31 @@ public sealed class ServiceProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
         Starts++;
-        await WaitServingAsync(timeout ?? TimeSpan.FromSeconds(60));
+        if (waitServing)
+        {
+            await WaitServingAsync(timeout ?? TimeSpan.FromSeconds(60));
+        }
     }
+
+    public bool HasExited => _process is { HasExited: true };
+
+    /// <summary>Waits for the process to end by itself; its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process!.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{Service} did not exit within {timeout}; log: {_log}\n{Tail()}");
+        }
+        return _process.ExitCode;
+    }
+
+    /// <summary>The process's log so far.</summary>
+    public string Log => File.Exists(_log) ? File.ReadAllText(_log) : "";
 
     /// <summary>SIGKILL: no graceful shutdown, unacknowledged messages go back to the broker.</summary>
     public void Kill()

@@ -44,23 +44,7 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
             [$"--Landmark:DataDirectory={Path.Combine(data.Path, "data")}", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Landmark=Information"]);
         await platform.StartAsync();
 
-        // Three landmarks, twelve photos each.
-        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(12)).ToList();
-        var ids = new List<string>();
-        using (var channel = GrpcChannel.ForAddress(platform.Address))
-        {
-            var ingest = new IngestService.IngestServiceClient(channel);
-            foreach (var image in images)
-            {
-                var response = await ingest.UploadImageAsync(new UploadImageRequest
-                {
-                    Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
-                    Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
-                });
-                ids.Add(response.ImageId);
-            }
-            await Pipeline.WaitAsync(ingest, ids, TimeSpan.FromMinutes(2));
-        }
+        await ImportAsync(platform, dataset);
 
         // The job that gets killed.
         var killedAt = await StartAndKillMidEpochAsync(platform, "crashed");
@@ -88,6 +72,86 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
         }
         Assert.InRange(Math.Abs(uninterrupted.Job.Metrics["val_gap"] - resumed.Job.Metrics["val_gap"]), 0, 0.02);
         Assert.NotEmpty(resumed.Job.ModelVersion);
+    }
+
+    [Fact]
+    public async Task A_one_shot_trainer_process_killed_mid_training_resumes_its_job_when_started_again_with_the_same_id()
+    {
+        var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
+        using var data = TestPaths.CreateTempDirectory("landmark-train-oneshot");
+        var logs = Directory.CreateDirectory(Path.Combine(data.Path, "logs")).FullName;
+        var dataDirectory = Path.Combine(data.Path, "data");
+        await using var platform = new ServiceProcess("platform", TestPaths.FreeTcpPort(), logs,
+            [$"--Landmark:DataDirectory={dataDirectory}", "--Logging:LogLevel:Default=Warning"]);
+        await platform.StartAsync();
+        await ImportAsync(platform, dataset);
+
+        // `trainer train` as the chart's Kubernetes Job runs it: same object store, the platform's ingest API.
+        string[] args =
+        [
+            "train",
+            "--Landmark:TrainingJob:Id=nightly-1",
+            "--Landmark:TrainingJob:Publish=false",
+            "--Landmark:Storage:Provider=Local",
+            $"--Landmark:Storage:Local:Root={Path.Combine(dataDirectory, "objects")}",
+            $"--Landmark:Endpoints:Ingest={platform.Address}",
+            "--Landmark:Hosting:ListenOnAnyAddress=false",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Landmark=Information",
+            .. SmallJob.Select(kv => $"--Landmark:Training:{kv.Key}={kv.Value}"),
+        ];
+        using var channel = GrpcChannel.ForAddress(platform.Address);
+        var training = new TrainingService.TrainingServiceClient(channel);
+        await using (var first = new ServiceProcess("trainer", TestPaths.FreeTcpPort(), logs, args))
+        {
+            await first.StartAsync(waitServing: false);
+            // The job record lives in the shared object store: the platform's trainer lists it but leaves it alone.
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while (true)
+            {
+                Assert.False(first.HasExited, "the one-shot trainer ended before it could be killed:\n" + first.Log);
+                var job = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs.SingleOrDefault(j => j.JobId == "nightly-1");
+                if (job is { State: "training", CheckpointStep: > 0 } && job.CheckpointStep < job.TotalSteps / 2)
+                {
+                    first.Kill();
+                    output.WriteLine($"killed the one-shot trainer at checkpoint step {job.CheckpointStep}/{job.TotalSteps}");
+                    break;
+                }
+                Assert.True(DateTime.UtcNow < deadline, $"no checkpoint in time; job: {job}");
+                await Task.Delay(100);
+            }
+        }
+
+        // The retried pod: same job id.
+        await using var second = new ServiceProcess("trainer", TestPaths.FreeTcpPort(), logs, args);
+        await second.StartAsync(waitServing: false);
+        var exit = await second.WaitForExitAsync(TimeSpan.FromMinutes(5));
+        Assert.True(exit == 0, "exit code " + exit + ":\n" + second.Log);
+        var done = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs.Single(j => j.JobId == "nightly-1");
+        output.WriteLine($"{done.State} after {done.Resumes} resume(s), model {done.ModelVersion}, val_gap {done.Metrics.GetValueOrDefault("val_gap"):F4}");
+        Assert.Equal("completed", done.State);
+        Assert.Equal(1, done.Resumes);
+        Assert.Equal(done.TotalSteps, done.Step);
+        Assert.Contains((await new ModelService.ModelServiceClient(channel).ListModelsAsync(new ListModelsRequest())).Models, m => m.Version == done.ModelVersion);
+    }
+
+    /// <summary>Three landmarks, twelve photos each, through the public upload API; waits until indexed.</summary>
+    private static async Task ImportAsync(ServiceProcess platform, Dataset dataset)
+    {
+        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(12)).ToList();
+        var ids = new List<string>();
+        using var channel = GrpcChannel.ForAddress(platform.Address);
+        var ingest = new IngestService.IngestServiceClient(channel);
+        foreach (var image in images)
+        {
+            var response = await ingest.UploadImageAsync(new UploadImageRequest
+            {
+                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
+                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
+            });
+            ids.Add(response.ImageId);
+        }
+        await Pipeline.WaitAsync(ingest, ids, TimeSpan.FromMinutes(2));
     }
 
     private static string Describe(Outcome o) =>

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Grpc.Core;
 using Landmark.Trainer;
 using Landmark.Training;
@@ -80,5 +81,28 @@ public class TrainingJobSetupTests
         var error = Assert.Throws<RpcException>(() => TrainingOptionsBinder.Bind(new TrainingOptions(), new Dictionary<string, string> { [key] = value }));
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains(expected, error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Arrays_set_in_configuration_replace_the_defaults_whole()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Landmark:Training:Backbone:Widths:0"] = "16",
+            ["Landmark:Training:Backbone:Widths:1"] = "32",
+            ["Landmark:Training:Backbone:Depths:0"] = "1",
+            ["Landmark:Training:Backbone:Depths:1"] = "2",
+            ["Landmark:Training:Epochs"] = "7",
+        }).Build();
+        var section = configuration.GetSection(TrainingOptions.SectionName);
+        var options = new TrainingOptions();
+        section.Bind(options);
+        // Plain binding keeps the defaults' elements (it appends to the default array).
+        Assert.NotEqual([16, 32], options.Backbone.Widths);
+        TrainingOptionsBinder.ReplaceConfiguredArrays(options, section);
+        Assert.Equal([16, 32], options.Backbone.Widths);
+        Assert.Equal([1, 2], options.Backbone.Depths);
+        Assert.Equal(7, options.Epochs);
+        Assert.Empty(options.ImageSizeStages);
     }
 }
