@@ -330,6 +330,38 @@ models.Subcommands.Add(publish);
 models.Subcommands.Add(rollback);
 models.Subcommands.Add(rollout);
 
+var jobIdArgument = new Argument<string>("job") { Description = "Training job id (see `landmark jobs`)." };
+var cancelJob = new Command("cancel", "Cancel a queued or running training job (it keeps its checkpoints).");
+cancelJob.Arguments.Add(jobIdArgument);
+cancelJob.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var job = await connection.Training.CancelTrainingAsync(new CancelTrainingRequest { JobId = parse.GetRequiredValue(jobIdArgument) }, cancellationToken: ct);
+    Console.WriteLine($"{job.JobId}: {job.State}");
+    return 0;
+});
+var watchJob = new Command("watch", "Follow a training job's progress until it ends.");
+watchJob.Arguments.Add(jobIdArgument);
+watchJob.SetAction(async (parse, ct) =>
+{
+    await using var connection = await Open(parse, ct);
+    var progress = new TrainingProgressView(Console.Out, !Console.IsOutputRedirected);
+    TrainingJob? last = null;
+    using (var call = connection.Training.WatchTraining(new WatchTrainingRequest { JobId = parse.GetRequiredValue(jobIdArgument) }, cancellationToken: ct))
+    {
+        await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
+        {
+            progress.Show(update);
+            last = update.Job;
+        }
+    }
+    progress.Finish();
+    Console.WriteLine($"{last?.JobId}: {last?.State} {last?.ModelVersion} {last?.Error}");
+    return last?.State == "completed" ? 0 : 1;
+});
+jobs.Subcommands.Add(cancelJob);
+jobs.Subcommands.Add(watchJob);
+
 root.Subcommands.Add(import);
 root.Subcommands.Add(train);
 root.Subcommands.Add(jobs);
