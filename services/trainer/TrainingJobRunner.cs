@@ -150,12 +150,13 @@ public sealed class TrainingJobRunner(
         }
         catch (OperationCanceledException)
         {
-            await UpdateAsync(job with { State = TrainingJobState.Cancelled }, null, "cancelled", CancellationToken.None);
+            // The latest record (class map, history, checkpoint step), not the one the run started from.
+            await UpdateAsync(Latest(jobId, job) with { State = TrainingJobState.Cancelled }, null, "cancelled", CancellationToken.None);
         }
         catch (Exception ex)
         {
             logger.LogError(ex, "Training job {JobId} failed", jobId);
-            await UpdateAsync(job with { State = TrainingJobState.Failed, Error = ex.Message }, null, ex.Message, CancellationToken.None);
+            await UpdateAsync(Latest(jobId, job) with { State = TrainingJobState.Failed, Error = ex.Message }, null, ex.Message, CancellationToken.None);
         }
         finally
         {
@@ -309,6 +310,8 @@ public sealed class TrainingJobRunner(
         }
         return result;
     }
+
+    private TrainingJobRecord Latest(string jobId, TrainingJobRecord fallback) => _latest.TryGetValue(jobId, out var latest) ? latest : fallback;
 
     private async Task<TrainingJobRecord> UpdateAsync(TrainingJobRecord job, EpochReport? epoch, string? message, CancellationToken cancellationToken)
     {

@@ -122,6 +122,55 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Cancelling_a_running_job_ends_it_cancelled_with_its_progress_kept()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-train-cancel");
+        await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
+        var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
+        var ids = new List<string>();
+        foreach (var image in dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(2).SelectMany(g => g.Take(6)))
+        {
+            ids.Add((await platform.Ingest.UploadImageAsync(new UploadImageRequest
+            {
+                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId },
+                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
+            })).ImageId);
+        }
+        await platform.WaitForPipelineAsync(ids, Timeout);
+
+        var training = new TrainingService.TrainingServiceClient(platform.Channel);
+        var request = new StartTrainingRequest { JobId = "long" };
+        request.Options.Add(new Dictionary<string, string>
+        {
+            ["Epochs"] = "10000", ["ImageSize"] = "32", ["BatchSize"] = "4", ["EmbeddingDimension"] = "16",
+            ["Backbone:Widths:0"] = "8", ["Backbone:Depths:0"] = "1", ["Backbone:StemWidth"] = "8", ["CheckpointIntervalSteps"] = "1",
+        });
+        TrainingJob? last = null;
+        var cancelled = false;
+        using (var call = training.StartTraining(request))
+        {
+            await foreach (var update in call.ResponseStream.ReadAllAsync())
+            {
+                last = update.Job;
+                if (!cancelled && update.Job is { State: "training", CheckpointStep: > 0 })
+                {
+                    Assert.Equal("long", (await training.CancelTrainingAsync(new CancelTrainingRequest { JobId = "long" })).JobId);
+                    cancelled = true;
+                }
+            }
+        }
+        Assert.True(cancelled);
+        Assert.Equal("cancelled", last!.State);
+        var stored = Assert.Single((await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs, j => j.JobId == "long");
+        Assert.Equal("cancelled", stored.State);
+        Assert.Equal(2, stored.Classes);
+        Assert.True(stored.CheckpointStep > 0);
+        Assert.Empty(stored.ModelVersion);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => training.CancelTrainingAsync(new CancelTrainingRequest { JobId = "no-such-job" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
     public async Task Training_an_empty_gallery_fails_with_a_reason_and_bad_options_are_invalid_argument()
     {
         using var data = TestPaths.CreateTempDirectory("landmark-train-empty");
