@@ -160,21 +160,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         Assert.Equal((await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version, status.LiveVersion);
     }
 
-    private static async Task<string> UploadAsync(EmbeddedPlatform platform, DatasetImage image, ImageRole role)
-    {
-        var response = await platform.Ingest.UploadImageAsync(new UploadImageRequest
-        {
-            Metadata = new ImageMetadata
-            {
-                FileName = Path.GetFileName(image.Path),
-                Role = role,
-                LandmarkId = image.LandmarkId ?? "",
-                ExternalId = image.Id,
-            },
-            Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
-        });
-        return response.ImageId;
-    }
+    private static Task<string> UploadAsync(EmbeddedPlatform platform, DatasetImage image, ImageRole role) => Pipeline.UploadAsync(platform.Ingest, image, role);
 
     /// <summary>A second embedding model with its own version: the baseline graph with other settings.</summary>
     private static async Task<string> RegisterSecondModelAsync(EmbeddedPlatform platform)

@@ -20,18 +20,8 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         using var data = TestPaths.CreateTempDirectory("landmark-train-e2e");
         await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
         var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
-        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(10)).ToList();
-        var ids = new List<string>();
-        foreach (var image in images)
-        {
-            var response = await platform.Ingest.UploadImageAsync(new UploadImageRequest
-            {
-                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
-                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
-            });
-            ids.Add(response.ImageId);
-        }
-        await platform.WaitForPipelineAsync(ids, Timeout);
+        await Pipeline.UploadLandmarksAsync(platform.Ingest, dataset, classes: 3, perClass: 10, Timeout);
+        var firstPhoto = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).First().First();
         var baseline = (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version;
 
         var training = new TrainingService.TrainingServiceClient(platform.Channel);
@@ -102,7 +92,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             await Task.Delay(200);
         }
         Assert.Equal(baseline, rollout.PreviousVersion);
-        var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(images[0].Path));
+        var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(firstPhoto.Path));
         RecognizeResponse answer;
         while ((answer = await platform.Recognition.RecognizeAsync(new RecognizeRequest { Image = query })).ModelVersion != model.Version)
         {
@@ -127,16 +117,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         using var data = TestPaths.CreateTempDirectory("landmark-train-cancel");
         await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
         var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
-        var ids = new List<string>();
-        foreach (var image in dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(2).SelectMany(g => g.Take(6)))
-        {
-            ids.Add((await platform.Ingest.UploadImageAsync(new UploadImageRequest
-            {
-                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId },
-                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
-            })).ImageId);
-        }
-        await platform.WaitForPipelineAsync(ids, Timeout);
+        await Pipeline.UploadLandmarksAsync(platform.Ingest, dataset, classes: 2, perClass: 6, Timeout);
 
         var training = new TrainingService.TrainingServiceClient(platform.Channel);
         var request = new StartTrainingRequest { JobId = "long" };

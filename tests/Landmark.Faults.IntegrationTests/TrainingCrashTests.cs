@@ -138,20 +138,8 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
     /// <summary>Three landmarks, twelve photos each, through the public upload API; waits until indexed.</summary>
     private static async Task ImportAsync(ServiceProcess platform, Dataset dataset)
     {
-        var images = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(3).SelectMany(g => g.Take(12)).ToList();
-        var ids = new List<string>();
         using var channel = GrpcChannel.ForAddress(platform.Address);
-        var ingest = new IngestService.IngestServiceClient(channel);
-        foreach (var image in images)
-        {
-            var response = await ingest.UploadImageAsync(new UploadImageRequest
-            {
-                Metadata = new ImageMetadata { FileName = Path.GetFileName(image.Path), Role = ImageRole.Landmark, LandmarkId = image.LandmarkId, ExternalId = image.Id },
-                Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
-            });
-            ids.Add(response.ImageId);
-        }
-        await Pipeline.WaitAsync(ingest, ids, TimeSpan.FromMinutes(2));
+        await Pipeline.UploadLandmarksAsync(new IngestService.IngestServiceClient(channel), dataset, classes: 3, perClass: 12, TimeSpan.FromMinutes(2));
     }
 
     private static string Describe(Outcome o) =>

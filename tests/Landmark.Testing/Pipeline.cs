@@ -1,4 +1,6 @@
+using Google.Protobuf;
 using Landmark.Contracts.Api.V1;
+using Landmark.Recognition;
 
 namespace Landmark.Testing;
 
@@ -26,5 +28,35 @@ public static class Pipeline
             }
             await Task.Delay(150);
         }
+    }
+
+    /// <summary>Uploads one dataset photo through the public API (unary upload); its image id.</summary>
+    public static async Task<string> UploadAsync(IngestService.IngestServiceClient ingest, DatasetImage image, ImageRole role = ImageRole.Landmark)
+    {
+        var response = await ingest.UploadImageAsync(new UploadImageRequest
+        {
+            Metadata = new ImageMetadata
+            {
+                FileName = Path.GetFileName(image.Path),
+                Role = role,
+                LandmarkId = image.LandmarkId ?? "",
+                ExternalId = image.Id,
+            },
+            Content = ByteString.CopyFrom(await File.ReadAllBytesAsync(image.Path)),
+        });
+        return response.ImageId;
+    }
+
+    /// <summary>The first <paramref name="perClass"/> training photos of the first <paramref name="classes"/> landmarks
+    /// (by id), uploaded; waits until every one is indexed or rejected.</summary>
+    public static async Task<IReadOnlyList<string>> UploadLandmarksAsync(IngestService.IngestServiceClient ingest, Dataset dataset, int classes, int perClass, TimeSpan timeout)
+    {
+        var ids = new List<string>();
+        foreach (var image in dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).Take(classes).SelectMany(g => g.Take(perClass)))
+        {
+            ids.Add(await UploadAsync(ingest, image));
+        }
+        await WaitAsync(ingest, ids, timeout);
+        return ids;
     }
 }
