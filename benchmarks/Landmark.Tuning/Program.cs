@@ -8,8 +8,10 @@ using Landmark.Recognition;
 using Microsoft.Extensions.Options;
 
 // Usage: dotnet run --project benchmarks/Landmark.Tuning -c Release -- [DATASET_DIR] [--size 224] [--colour 1] [--fine 1] [--coarse 1]
+//        [--model DIR]   a registered model instead of the baseline: DIR holds its model.onnx and manifest.json
+//                        (e.g. data/objects/models/<version> of an embedded platform)
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-var datasetDir = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !float.TryParse(a, out _))
+var datasetDir = args.Where((a, i) => i == 0 || args[i - 1] != "--model").FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !float.TryParse(a, out _))
     ?? Path.Combine("..", "shared", "datasets", "landmarks-mini");
 float Arg(string name, float fallback)
 {
@@ -25,7 +27,12 @@ var baselineOptions = new BaselineOptions
     FineEdgeWeight = Arg("--fine", defaultsOfBaseline.FineEdgeWeight),
     CoarseEdgeWeight = Arg("--coarse", defaultsOfBaseline.CoarseEdgeWeight),
 };
-var artifact = BaselineModel.Build(baselineOptions);
+var modelIndex = Array.IndexOf(args, "--model");
+var artifact = modelIndex >= 0 && modelIndex + 1 < args.Length
+    ? new ModelArtifact(File.ReadAllBytes(Path.Combine(args[modelIndex + 1], "model.onnx")),
+        System.Text.Json.JsonSerializer.Deserialize<ModelManifest>(File.ReadAllBytes(Path.Combine(args[modelIndex + 1], "manifest.json")),
+            new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!)
+    : BaselineModel.Build(baselineOptions);
 var embedderOptions = Options.Create(new EmbedderOptions { MaxBatchSize = 16 });
 await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), embedderOptions);
 embedder.SwapModel(new OnnxEmbeddingModel(artifact.OnnxBytes, artifact.Manifest, embedderOptions.Value));
