@@ -191,6 +191,10 @@ models.SetAction(async (parse, ct) =>
     {
         var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
         Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
+        if (m.ScorerSettings.Count > 0)
+        {
+            Console.WriteLine("    scorer settings: " + string.Join(" ", m.ScorerSettings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:0.###}")));
+        }
     }
     return 0;
 });

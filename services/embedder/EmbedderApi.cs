@@ -6,7 +6,7 @@ using Landmark.Imaging;
 namespace Landmark.Embedder;
 
 /// <summary>Internal embedding API for queries (<c>landmark.internal.v1.EmbedderService</c>); concurrent calls share batches.</summary>
-public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : EmbedderService.EmbedderServiceBase
+public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models, ModelScorerSettings scorerSettings) : EmbedderService.EmbedderServiceBase
 {
     public const int MaxImagesPerCall = 256;
 
@@ -33,6 +33,10 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
             if (results.Any(r => r.ModelVersion != response.ModelVersion))
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, "the live model changed during the call; retry"));
+            }
+            foreach (var (key, value) in await scorerSettings.GetAsync(response.ModelVersion, context.CancellationToken))
+            {
+                response.ScorerSettings[key] = value;
             }
         }
         catch (ImageRejectedException ex)

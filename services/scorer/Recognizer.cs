@@ -38,12 +38,12 @@ public sealed class Recognizer(
             throw new RpcException(new Status(StatusCode.InvalidArgument, "empty: the image has no bytes"));
         }
         topK = topK <= 0 ? DefaultTopK : Math.Min(topK, MaxTopK);
-        var options = scorerOptions.CurrentValue;
-
         var embedRequest = new EmbedRequest();
         embedRequest.Images.Add(image);
         var embedded = await embedder.EmbedAsync(embedRequest, endpoints.Value.Deadline(cancellationToken));
         var vector = embedded.Embeddings[0].Values;
+        // Settings calibrated for the model that embedded the query, over the configured ones.
+        var options = scorerOptions.CurrentValue.WithModelSettings(embedded.ScorerSettings);
 
         var landmarkTask = SearchAsync(vector, Math.Max(options.TopK, topK), ImageRole.Landmark, embedded.ModelVersion, cancellationToken);
         var nonLandmarkTask = options.NonLandmarkTopM > 0

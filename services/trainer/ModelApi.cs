@@ -74,6 +74,10 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout) : Mod
         {
             info.Metrics[name] = value;
         }
+        foreach (var (name, value) in m.ScorerSettings)
+        {
+            info.ScorerSettings[name] = value;
+        }
         return info;
     }
 }

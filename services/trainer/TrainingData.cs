@@ -22,6 +22,18 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
 {
     public const string EmbedVariant = "embed";
 
+    /// <summary>The indexed non-landmark (distractor) gallery images.</summary>
+    public async Task<IReadOnlyList<string>> ListNonLandmarksAsync(CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        using var call = ingest.ListImages(new ListImagesRequest { Role = ImageRole.NonLandmark, Status = ImageStatus.Indexed }, cancellationToken: cancellationToken);
+        await foreach (var record in call.ResponseStream.ReadAllAsync(cancellationToken))
+        {
+            ids.Add(record.ImageId);
+        }
+        return ids;
+    }
+
     public async Task<IReadOnlyList<GalleryImage>> ListGalleryAsync(CancellationToken cancellationToken)
     {
         var images = new List<GalleryImage>();

@@ -181,8 +181,9 @@ public sealed class TrainingJobRunner(
                 throw new InvalidOperationException(
                     $"training needs at least 2 landmarks with {options.MinImagesPerClass}+ indexed images; the gallery has {gallery.Count} labelled images in {classes.Count} such landmarks — import a dataset first");
             }
-            job = await UpdateAsync(job with { Classes = classes, Train = train, Validation = validation }, null,
-                $"{classes.Count} landmarks, {train.Count} training and {validation.Count} validation images", ct);
+            var nonLandmarks = options.CalibrateScorer ? await data.ListNonLandmarksAsync(ct) : [];
+            job = await UpdateAsync(job with { Classes = classes, Train = train, Validation = validation, NonLandmarks = [.. nonLandmarks] }, null,
+                $"{classes.Count} landmarks, {train.Count} training and {validation.Count} validation images, {nonLandmarks.Count} non-landmark images", ct);
         }
 
         var stopwatch = Stopwatch.StartNew();
@@ -264,6 +265,22 @@ public sealed class TrainingJobRunner(
                 metrics["val_accuracy"] = last.ValidationAccuracy ?? 0;
             }
         }
+        var scorerSettings = new Dictionary<string, double>();
+        if (options.CalibrateScorer && validationSamples.Count > 0 && job.NonLandmarks.Count >= 3)
+        {
+            var calibration = await CalibrateAsync(job, network, validationSamples, galleryForValidation, threads, ct);
+            metrics["calibration_gap_default"] = calibration.DefaultGap;
+            metrics["calibration_gap"] = calibration.BestGap;
+            if (calibration.BestGap > calibration.DefaultGap)
+            {
+                foreach (var (key, value) in calibration.Settings)
+                {
+                    scorerSettings[key] = value;
+                }
+            }
+            logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
+                job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.Select(kv => $"{kv.Key}={kv.Value}")));
+        }
         var onnx = OnnxExporter.Export(network, options.ImageSize, new Dictionary<string, string> { ["training_job"] = job.JobId });
         network.Dispose();
         var version = "trained-" + Convert.ToHexStringLower(SHA256.HashData(onnx))[..12];
@@ -276,6 +293,7 @@ public sealed class TrainingJobRunner(
             InputSize = options.ImageSize,
             Dimension = options.EmbeddingDimension,
             Metrics = metrics,
+            ScorerSettings = scorerSettings,
         };
         await registry.RegisterAsync(onnx, manifest, ct);
         logger.LogInformation("Job {JobId} produced model {Version} (val GAP {Gap})", job.JobId, version, metrics.GetValueOrDefault("val_gap", double.NaN));
@@ -285,6 +303,27 @@ public sealed class TrainingJobRunner(
             await rollout.PublishAsync(version, ct);
         }
         return await UpdateAsync(job with { State = TrainingJobState.Completed }, null, job.Publish ? $"model {version} registered and rolling out" : $"model {version} registered", ct);
+    }
+
+    /// <summary>Held-out landmark images and a third of the non-landmark gallery (seeded) query the training images and
+    /// the other two thirds as distractors; <see cref="ScorerCalibrator"/> picks the scorer settings with the best GAP.</summary>
+    private async Task<ScorerCalibrator.Result> CalibrateAsync(TrainingJobRecord job, EmbeddingNetwork network, IReadOnlyList<TrainingSample> validation,
+        IReadOnlyList<TrainingSample> gallery, int threads, CancellationToken ct)
+    {
+        var size = job.Options.ImageSize;
+        var ids = job.NonLandmarks.Order(StringComparer.Ordinal).ToArray();
+        new Random(job.Options.Seed).Shuffle(ids);
+        var nonLandmarks = await data.LoadAsync(ids.Select(id => new TrainingImage(id, -1)).ToList(), size, threads, ct);
+        using var noGrad = torch.no_grad();
+        var queryCount = Math.Max(1, nonLandmarks.Count / 3);
+        var landmarkQueries = Embed(network, validation, size);
+        var negatives = Embed(network, nonLandmarks.Take(queryCount).ToList(), size);
+        var distractors = Embed(network, nonLandmarks.Skip(queryCount).ToList(), size);
+        var reference = Embed(network, gallery, size);
+        var queries = landmarkQueries.Select((v, i) => (v, (string?)job.Classes[validation[i].Label]))
+            .Concat(negatives.Select(v => (v, (string?)null))).ToList();
+        var labelled = reference.Select((v, i) => (v, job.Classes[gallery[i].Label])).ToList();
+        return ScorerCalibrator.Calibrate(queries, labelled, distractors, scorerOptions.Value);
     }
 
     private static float[][] Embed(EmbeddingNetwork network, IReadOnlyList<TrainingSample> samples, int size)

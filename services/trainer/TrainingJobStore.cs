@@ -38,6 +38,8 @@ public sealed record TrainingJobRecord
     public List<string> Classes { get; init; } = [];
     public List<TrainingImage> Train { get; init; } = [];
     public List<TrainingImage> Validation { get; init; } = [];
+    /// <summary>Non-landmark gallery images (ids) for the scorer calibration.</summary>
+    public List<string> NonLandmarks { get; init; } = [];
     public int Epoch { get; init; }
     public long Step { get; init; }
     public long TotalSteps { get; init; }

@@ -30,6 +30,10 @@ public sealed record ModelManifest
 
     public Dictionary<string, double> Metrics { get; init; } = [];
 
+    /// <summary>Scorer settings calibrated for this model's similarities (keys: <c>ScorerOptions</c> property names such
+    /// as <c>Gain</c> or <c>NonLandmarkWeight</c>); the scorer applies them to answers embedded by this model.</summary>
+    public Dictionary<string, double> ScorerSettings { get; init; } = [];
+
     public const string KindBaseline = "baseline-descriptor";
     public const string KindTrained = "trained";
     public const string KindImported = "imported";

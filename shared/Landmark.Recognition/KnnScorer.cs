@@ -40,6 +40,37 @@ public sealed class ScorerOptions
     /// <summary>Answers with confidence below this are reported as "not a landmark".</summary>
     [Range(0.0, 1.0)]
     public double MinConfidence { get; set; } = 0.5;
+
+    /// <summary>Apply the scorer settings a model carries in its manifest (calibrated by its training job) to the
+    /// answers that model embeds; false = these settings for every model.</summary>
+    public bool UseModelSettings { get; set; } = true;
+
+    /// <summary>The keys a model may set (<see cref="WithModelSettings"/>).</summary>
+    public static IReadOnlyList<string> CalibratedKeys { get; } = [nameof(TopK), nameof(Power), nameof(NonLandmarkTopM), nameof(NonLandmarkWeight), nameof(Gain), nameof(MinConfidence)];
+
+    /// <summary>A copy with a model's calibrated settings applied (unknown keys and out-of-range values are ignored),
+    /// or this instance when <see cref="UseModelSettings"/> is off or there is nothing to apply.</summary>
+    public ScorerOptions WithModelSettings(IReadOnlyDictionary<string, double>? settings)
+    {
+        if (!UseModelSettings || settings is null || settings.Count == 0)
+        {
+            return this;
+        }
+        var copy = (ScorerOptions)MemberwiseClone();
+        foreach (var (key, value) in settings)
+        {
+            switch (key)
+            {
+                case nameof(TopK) when value is >= 1 and <= 1000: copy.TopK = (int)value; break;
+                case nameof(Power) when value is >= 0 and <= 64: copy.Power = value; break;
+                case nameof(NonLandmarkTopM) when value is >= 0 and <= 1000: copy.NonLandmarkTopM = (int)value; break;
+                case nameof(NonLandmarkWeight) when value is >= 0 and <= 10: copy.NonLandmarkWeight = value; break;
+                case nameof(Gain) when value is >= 0.1 and <= 1000: copy.Gain = value; break;
+                case nameof(MinConfidence) when value is >= 0 and <= 1: copy.MinConfidence = value; break;
+            }
+        }
+        return copy;
+    }
 }
 
 /// <summary>

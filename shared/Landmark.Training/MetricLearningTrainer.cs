@@ -94,6 +94,10 @@ public sealed class TrainingOptions
     [RegularExpression("^(auto|cpu|cuda(:[0-9]+)?)$")]
     public string Device { get; set; } = "auto";
 
+    /// <summary>After training, calibrate the scorer's settings for the new model on the validation split plus a
+    /// held-out third of the non-landmark gallery; the model's manifest carries them.</summary>
+    public bool CalibrateScorer { get; set; } = true;
+
     /// <summary>Training threads on CPU (0 = one per core).</summary>
     [Range(0, 256)]
     public int Threads { get; set; }

@@ -21,6 +21,12 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
         var dataset = DatasetReader.Read(TestPaths.RequireLandmarksMini());
         await Pipeline.UploadLandmarksAsync(platform.Ingest, dataset, classes: 3, perClass: 10, Timeout);
+        var distractors = new List<string>();
+        foreach (var image in dataset.NonLandmarks.Take(9))
+        {
+            distractors.Add(await Pipeline.UploadAsync(platform.Ingest, image, ImageRole.NonLandmark));
+        }
+        await platform.WaitForPipelineAsync(distractors, Timeout);
         var firstPhoto = dataset.Train.GroupBy(i => i.LandmarkId).OrderBy(g => g.Key, StringComparer.Ordinal).First().First();
         var baseline = (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version;
 
@@ -82,6 +88,11 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         Assert.Equal(48, model.InputSize);
         Assert.Equal(32, model.Dimension);
         Assert.Contains("val_gap", model.Metrics.Keys);
+        // Scorer calibration on the held-out images (6 landmark, 3 non-landmark queries): never worse than the configured settings.
+        Assert.True(model.Metrics["calibration_gap"] >= model.Metrics["calibration_gap_default"],
+            $"calibrated {model.Metrics["calibration_gap"]} < configured {model.Metrics["calibration_gap_default"]}");
+        output.WriteLine($"calibration: GAP {model.Metrics["calibration_gap_default"]:F4} → {model.Metrics["calibration_gap"]:F4}; settings " +
+            string.Join(", ", model.ScorerSettings.Select(kv => $"{kv.Key}={kv.Value}")));
 
         // Published: once the gallery is re-embedded, the trained model answers.
         var deadline = DateTime.UtcNow + Timeout;
@@ -100,6 +111,11 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             await Task.Delay(200);
         }
         Assert.NotEmpty(answer.Neighbours);
+        // The embedder hands the model's calibrated settings to the scorer with every embedding.
+        var embedded = await new Landmark.Contracts.Internal.V1.EmbedderService.EmbedderServiceClient(platform.Channel)
+            .EmbedAsync(new Landmark.Contracts.Internal.V1.EmbedRequest { Images = { query } });
+        Assert.Equal(model.Version, embedded.ModelVersion);
+        Assert.Equal(model.ScorerSettings.OrderBy(kv => kv.Key), embedded.ScorerSettings.OrderBy(kv => kv.Key));
 
         // Starting the same job id again watches the finished job instead of training again.
         using var again = training.StartTraining(new StartTrainingRequest { JobId = "e2e" });
