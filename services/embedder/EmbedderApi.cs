@@ -6,7 +6,7 @@ using Landmark.Imaging;
 namespace Landmark.Embedder;
 
 /// <summary>Internal embedding API for queries (<c>landmark.internal.v1.EmbedderService</c>); concurrent calls share batches.</summary>
-public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models, ModelScorerSettings scorerSettings) : EmbedderService.EmbedderServiceBase
+public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : EmbedderService.EmbedderServiceBase
 {
     public const int MaxImagesPerCall = 256;
 
@@ -20,7 +20,7 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models, Mod
         var response = new EmbedResponse();
         try
         {
-            var results = await Task.WhenAll(request.Images.Select(i => embedder.EmbedWithVersionAsync(i.Memory, context.CancellationToken)));
+            var results = await Task.WhenAll(request.Images.Select(i => embedder.EmbedWithManifestAsync(i.Memory, context.CancellationToken)));
             foreach (var (vector, _) in results)
             {
                 var embedding = new Contracts.Internal.V1.Embedding();
@@ -29,12 +29,13 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models, Mod
             }
             // All images of one call are embedded by the model that was live when the call started or a newer one;
             // report the version of the last image so callers search the matching index.
-            response.ModelVersion = results[^1].ModelVersion;
-            if (results.Any(r => r.ModelVersion != response.ModelVersion))
+            var model = results[^1].Model;
+            response.ModelVersion = model.Version;
+            if (results.Any(r => r.Model.Version != response.ModelVersion))
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, "the live model changed during the call; retry"));
             }
-            foreach (var (key, value) in await scorerSettings.GetAsync(response.ModelVersion, context.CancellationToken))
+            foreach (var (key, value) in model.ScorerSettings)
             {
                 response.ScorerSettings[key] = value;
             }

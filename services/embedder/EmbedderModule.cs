@@ -19,7 +19,6 @@ public static class EmbedderModule
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddEmbedding(builder.Configuration);
         builder.Services.TryAddSingleton<ModelHost>();
-        builder.Services.TryAddSingleton<ModelScorerSettings>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         builder.Services.AddHealthChecks().AddCheck<ModelHost>("model", tags: [ServiceDefaultsExtensions.ReadyTag]);
         return builder;

@@ -128,7 +128,7 @@ public static class TrainingOptionsBinder
 {
     public static TrainingOptions Bind(TrainingOptions defaults, IReadOnlyDictionary<string, string> overrides)
     {
-        // A copy of the defaults through configuration, so arrays are replaced as a whole when overridden.
+        // A copy, so that binding the overrides never changes the configured defaults.
         var json = System.Text.Json.JsonSerializer.Serialize(defaults);
         var options = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json)!;
         if (overrides.Count > 0)
@@ -142,14 +142,11 @@ public static class TrainingOptionsBinder
                     throw new RpcException(new Status(StatusCode.InvalidArgument, $"unknown training option '{key}'"));
                 }
             }
-            foreach (var array in overrides.Keys.Where(k => Regex.IsMatch(k, ":[0-9]+$")).Select(k => Regex.Replace(k, ":[0-9]+$", "")).Distinct(StringComparer.OrdinalIgnoreCase))
-            {
-                ClearArray(options, array);
-            }
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).Build();
             try
             {
                 configuration.Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+                ReplaceConfiguredArrays(options, configuration);
             }
             catch (InvalidOperationException ex)
             {
@@ -195,16 +192,6 @@ public static class TrainingOptionsBinder
         if (Configured(section.GetSection("Backbone:Depths")) is { } depths)
         {
             options.Backbone.Depths = depths;
-        }
-    }
-
-    private static void ClearArray(TrainingOptions options, string path)
-    {
-        switch (path.ToLowerInvariant())
-        {
-            case "imagesizestages": options.ImageSizeStages = []; break;
-            case "backbone:widths": options.Backbone.Widths = []; break;
-            case "backbone:depths": options.Backbone.Depths = []; break;
         }
     }
 }

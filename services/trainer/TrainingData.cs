@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
@@ -81,9 +82,14 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
 
     /// <summary>Decodes the <c>embed</c> variant of each image at <paramref name="size"/>² (CHW, [0,1]), in parallel.
     /// Images whose variant cannot be read or decoded are left out and logged.</summary>
-    public async Task<IReadOnlyList<TrainingSample>> LoadAsync(IReadOnlyList<TrainingImage> images, int size, int threads, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<TrainingSample>> LoadAsync(IReadOnlyList<TrainingImage> images, int size, int threads, CancellationToken cancellationToken) =>
+        (await LoadAsync(images, [size], threads, cancellationToken))[0];
+
+    /// <summary>As the single-size load, at each of <paramref name="sizes"/> from one read of each variant; the lists
+    /// hold the same images in the same order.</summary>
+    public async Task<IReadOnlyList<TrainingSample>[]> LoadAsync(IReadOnlyList<TrainingImage> images, IReadOnlyList<int> sizes, int threads, CancellationToken cancellationToken)
     {
-        var samples = new ConcurrentDictionary<int, TrainingSample>();
+        var samples = new ConcurrentDictionary<int, TrainingSample[]>();
         await Parallel.ForEachAsync(Enumerable.Range(0, images.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellationToken },
             async (i, ct) =>
             {
@@ -96,14 +102,15 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
                 }
                 try
                 {
-                    samples[i] = new TrainingSample(imaging.ToTensor(bytes, size), size, image.Label);
+                    samples[i] = sizes.Select(size => new TrainingSample(imaging.ToTensor(bytes, size), size, image.Label)).ToArray();
                 }
                 catch (ImageRejectedException ex)
                 {
                     logger.LogWarning("Variant of {ImageId} cannot be decoded ({Reason}); left out of training", image.ImageId, ex.Message);
                 }
             });
-        return samples.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        var ordered = samples.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        return sizes.Select((_, k) => (IReadOnlyList<TrainingSample>)ordered.Select(perSize => perSize[k]).ToList()).ToArray();
     }
 
     private async Task<byte[]?> ReadVariantAsync(string imageId, CancellationToken cancellationToken)
@@ -124,22 +131,9 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
     /// <summary>Validation GAP: each held-out image queries the training images (kNN voting as the scorer does).</summary>
     public static ValidationReport Validate(float[][] queries, IReadOnlyList<int> queryLabels, float[][] gallery, IReadOnlyList<int> galleryLabels, ScorerOptions scorerOptions)
     {
-        var scorer = new KnnScorer(scorerOptions);
-        var predictions = new List<GapPrediction>(queries.Length);
-        var k = Math.Max(scorerOptions.TopK, 10);
-        for (var q = 0; q < queries.Length; q++)
-        {
-            var neighbours = new List<GalleryNeighbour>(gallery.Length);
-            for (var g = 0; g < gallery.Length; g++)
-            {
-                neighbours.Add(new GalleryNeighbour(g.ToString(System.Globalization.CultureInfo.InvariantCulture), galleryLabels[g].ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    System.Numerics.Tensors.TensorPrimitives.Dot(queries[q], gallery[g])));
-            }
-            var top = neighbours.OrderByDescending(n => n.Similarity).Take(k).ToList();
-            var prediction = scorer.Score(top, []);
-            predictions.Add(new GapPrediction(prediction.LandmarkId, prediction.Confidence, queryLabels[q].ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        }
-        var gap = GlobalAveragePrecision.Compute(predictions);
+        static string Label(int label) => label.ToString(CultureInfo.InvariantCulture);
+        var gap = ScorerCalibrator.Evaluate(queries.Select((v, i) => (v, (string?)Label(queryLabels[i]))).ToList(),
+            gallery.Select((v, i) => (v, Label(galleryLabels[i]))).ToList(), [], scorerOptions);
         return new ValidationReport(gap.Gap, gap.Accuracy);
     }
 }

@@ -189,9 +189,11 @@ public sealed class TrainingJobRunner(
         var stopwatch = Stopwatch.StartNew();
         var loadSize = (int)Math.Ceiling(options.MaxImageSize * 1.15);
         var threads = Math.Max(2, Environment.ProcessorCount);
-        var samples = await data.LoadAsync(job.Train, loadSize, threads, ct);
         var validationSamples = options.ValidationFraction > 0 ? await data.LoadAsync(job.Validation, options.ImageSize, threads, ct) : [];
-        var galleryForValidation = validationSamples.Count > 0 ? await data.LoadAsync(job.Train, options.ImageSize, threads, ct) : [];
+        // The training images at the augmentation source size and, for validation, at the model's input size: one read each.
+        var trainSets = await data.LoadAsync(job.Train, validationSamples.Count > 0 ? [loadSize, options.ImageSize] : [loadSize], threads, ct);
+        var samples = trainSets[0];
+        var galleryForValidation = validationSamples.Count > 0 ? trainSets[1] : [];
         logger.LogInformation("Job {JobId}: decoded {Train} training and {Validation} validation images in {Seconds:F1} s",
             job.JobId, samples.Count, validationSamples.Count, stopwatch.Elapsed.TotalSeconds);
         if (samples.Count == 0)

@@ -128,11 +128,6 @@ public sealed class TrainingJobStore(IObjectStore store)
     public async Task<TrainingCheckpoint?> GetCheckpointAsync(string jobId, CancellationToken cancellationToken)
     {
         var bytes = await store.TryGetBytesAsync(Buckets.Checkpoints, CheckpointKey(jobId), cancellationToken);
-        if (bytes is null || bytes.Length < 16)
-        {
-            return null;
-        }
-        var step = BitConverter.ToInt64(bytes, 8);
-        return new TrainingCheckpoint(step, 0, bytes);
+        return bytes is null || bytes.Length < 16 ? null : MetricLearningTrainer.ReadCheckpoint(bytes);
     }
 }

@@ -66,7 +66,14 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     /// <summary>Embeds one encoded image and says which model did it.</summary>
     public async Task<(float[] Vector, string ModelVersion)> EmbedWithVersionAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default)
     {
-        var request = new Request(encodedImage, new TaskCompletionSource<(float[], string)>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var (vector, manifest) = await EmbedWithManifestAsync(encodedImage, cancellationToken);
+        return (vector, manifest.Version);
+    }
+
+    /// <summary>Embeds one encoded image; the manifest of the model that did it.</summary>
+    public async Task<(float[] Vector, ModelManifest Model)> EmbedWithManifestAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default)
+    {
+        var request = new Request(encodedImage, new TaskCompletionSource<(float[], ModelManifest)>(TaskCreationOptions.RunContinuationsAsynchronously));
         await _requests.Writer.WriteAsync(request, cancellationToken);
         return await request.Completion.Task.WaitAsync(cancellationToken);
     }
@@ -188,7 +195,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             var vectors = model.Embed(buffer, indices.Length);
             for (var j = 0; j < indices.Length; j++)
             {
-                batch[indices[j]].Completion.TrySetResult((vectors[j], model.Manifest.Version));
+                batch[indices[j]].Completion.TrySetResult((vectors[j], model.Manifest));
             }
             Interlocked.Increment(ref _batches);
             BatchSizes.Record(indices.Length);
@@ -224,5 +231,5 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record Request(ReadOnlyMemory<byte> Image, TaskCompletionSource<(float[], string)> Completion);
+    private sealed record Request(ReadOnlyMemory<byte> Image, TaskCompletionSource<(float[], ModelManifest)> Completion);
 }

@@ -1,12 +1,13 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 
 namespace Landmark.Recognition;
 
 /// <summary>
-/// Calibrates <see cref="KnnScorer"/> settings for one embedding model on held-out data: landmark queries (label set)
-/// and non-landmark queries (label null) against a labelled gallery and a distractor gallery. A grid over the voting
-/// and confidence settings (TopK, Power, NonLandmarkWeight, Gain) keeps the one with the best GAP; similarities are
-/// computed once.
+/// Scores held-out queries — landmark queries (label set) and non-landmark queries (label null) against a labelled
+/// gallery and a distractor gallery — with <see cref="KnnScorer"/>, and calibrates its settings for one embedding
+/// model: a grid over the voting and confidence settings (TopK, Power, NonLandmarkWeight, Gain) keeps the one with the
+/// best GAP. Similarities are computed once.
 /// </summary>
 public static class ScorerCalibrator
 {
@@ -17,37 +18,16 @@ public static class ScorerCalibrator
     private static readonly double[] Weights = [0, 0.5, 1, 1.5];
     private static readonly double[] Gains = [5, 10, 20, 40];
 
+    /// <summary>GAP and accuracy of <paramref name="options"/> on the queries.</summary>
+    public static GapResult Evaluate(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
+        IReadOnlyList<float[]> distractors, ScorerOptions options) =>
+        new Neighbours(queries, gallery, distractors, options.TopK, options.NonLandmarkTopM).Score(options);
+
     public static Result Calibrate(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
         IReadOnlyList<float[]> distractors, ScorerOptions defaults)
     {
-        if (queries.Count == 0 || gallery.Count == 0)
-        {
-            throw new ArgumentException("calibration needs queries and a gallery");
-        }
-        var maxK = Math.Max(TopKs.Max(), defaults.TopK);
-        var neighbours = new List<GalleryNeighbour>[queries.Count];
-        var distractorSims = new List<double>[queries.Count];
-        Parallel.For(0, queries.Count, q =>
-        {
-            var query = queries[q].Vector;
-            neighbours[q] = gallery.Select((g, j) => new GalleryNeighbour(j.ToString(System.Globalization.CultureInfo.InvariantCulture), g.Label, TensorPrimitives.Dot(query, g.Vector)))
-                .OrderByDescending(n => n.Similarity).Take(maxK).ToList();
-            distractorSims[q] = distractors.Select(d => (double)TensorPrimitives.Dot(query, d)).OrderDescending().Take(Math.Max(1, defaults.NonLandmarkTopM)).ToList();
-        });
-
-        double Gap(ScorerOptions options)
-        {
-            var scorer = new KnnScorer(options);
-            var predictions = new GapPrediction[queries.Count];
-            for (var q = 0; q < queries.Count; q++)
-            {
-                var p = scorer.Score(neighbours[q].Take(options.TopK).ToList(), distractorSims[q].Take(options.NonLandmarkTopM).ToList());
-                predictions[q] = new GapPrediction(p.LandmarkId, p.Confidence, queries[q].Label);
-            }
-            return GlobalAveragePrecision.Compute(predictions).Gap;
-        }
-
-        var defaultGap = Gap(defaults);
+        var table = new Neighbours(queries, gallery, distractors, Math.Max(TopKs.Max(), defaults.TopK), defaults.NonLandmarkTopM);
+        var defaultGap = table.Score(defaults).Gap;
         var best = (Gap: defaultGap, Options: defaults);
         foreach (var topK in TopKs)
         foreach (var power in Powers)
@@ -59,7 +39,7 @@ public static class ScorerCalibrator
                 TopK = topK, Power = power, NonLandmarkWeight = weight, Gain = gain,
                 NonLandmarkTopM = defaults.NonLandmarkTopM, MinConfidence = defaults.MinConfidence,
             };
-            var gap = Gap(candidate);
+            var gap = table.Score(candidate).Gap;
             if (gap > best.Gap + 1e-9)
             {
                 best = (gap, candidate);
@@ -73,5 +53,44 @@ public static class ScorerCalibrator
             [nameof(ScorerOptions.Gain)] = best.Options.Gain,
         };
         return new Result(defaultGap, best.Gap, settings, queries.Count);
+    }
+
+    /// <summary>Each query's nearest gallery images and distractor similarities, best first.</summary>
+    private sealed class Neighbours
+    {
+        private readonly IReadOnlyList<(float[] Vector, string? Label)> _queries;
+        private readonly List<GalleryNeighbour>[] _gallery;
+        private readonly List<double>[] _distractors;
+
+        public Neighbours(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
+            IReadOnlyList<float[]> distractors, int topK, int topM)
+        {
+            if (queries.Count == 0 || gallery.Count == 0)
+            {
+                throw new ArgumentException("scoring needs queries and a gallery");
+            }
+            _queries = queries;
+            _gallery = new List<GalleryNeighbour>[queries.Count];
+            _distractors = new List<double>[queries.Count];
+            Parallel.For(0, queries.Count, q =>
+            {
+                var query = queries[q].Vector;
+                _gallery[q] = gallery.Select((g, j) => new GalleryNeighbour(j.ToString(CultureInfo.InvariantCulture), g.Label, TensorPrimitives.Dot(query, g.Vector)))
+                    .OrderByDescending(n => n.Similarity).Take(topK).ToList();
+                _distractors[q] = distractors.Select(d => (double)TensorPrimitives.Dot(query, d)).OrderDescending().Take(topM).ToList();
+            });
+        }
+
+        public GapResult Score(ScorerOptions options)
+        {
+            var scorer = new KnnScorer(options);
+            var predictions = new GapPrediction[_queries.Count];
+            for (var q = 0; q < _queries.Count; q++)
+            {
+                var p = scorer.Score(_gallery[q], _distractors[q]);
+                predictions[q] = new GapPrediction(p.LandmarkId, p.Confidence, _queries[q].Label);
+            }
+            return GlobalAveragePrecision.Compute(predictions);
+        }
     }
 }

@@ -382,6 +382,16 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
         return buffer.ToArray();
     }
 
+    /// <summary>The step a serialised checkpoint was taken at (without loading it).</summary>
+    public static TrainingCheckpoint ReadCheckpoint(byte[] state)
+    {
+        if (state.Length < 16 || BitConverter.ToInt32(state, 0) != CheckpointMagic || BitConverter.ToInt32(state, 4) != CheckpointFormat)
+        {
+            throw new InvalidDataException("not a training checkpoint of this format");
+        }
+        return new TrainingCheckpoint(BitConverter.ToInt64(state, 8), 0, state);
+    }
+
     private static (long Step, EpochSums Sums) Restore(byte[] state, EmbeddingNetwork network, MetricHead head, optim.Optimizer optimizer, int classes)
     {
         using var reader = new BinaryReader(new MemoryStream(state, writable: false));

@@ -109,7 +109,7 @@ public sealed class RolloutTrackerTests
     }
 
     [Fact]
-    public void An_image_that_cannot_be_reembedded_is_skipped_and_the_rollout_completes_without_it()
+    public void An_image_that_cannot_be_reembedded_is_left_out_and_the_rollout_completes_without_it()
     {
         var tracker = new RolloutTracker();
         tracker.Begin(New, [Indexed("a", Old), Indexed("broken", Old)], T0);
