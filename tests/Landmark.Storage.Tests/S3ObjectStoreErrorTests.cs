@@ -127,14 +127,20 @@ public sealed class S3ObjectStoreErrorTests
     [Fact]
     public async Task Caller_cancellation_is_not_retried_nor_wrapped()
     {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = await FakeS3Server.StartAsync(async (c, _) =>
         {
+            arrived.TrySetResult();
             await Task.Delay(TimeSpan.FromSeconds(5), c.RequestAborted);
             await FakeS3Server.Ok(c);
         });
         using var store = Store(server.Endpoint, maxAttempts: 5);
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.PutBytesAsync("raw", "k", new byte[] { 1 }, cancellationToken: cancel.Token));
+        using var cancel = new CancellationTokenSource();
+        var put = store.PutBytesAsync("raw", "k", new byte[] { 1 }, cancellationToken: cancel.Token);
+        // Cancel once the request is at the server (a fixed delay could fire before it got there on a busy machine).
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => put);
         Assert.Single(server.Requests);
     }
 
