@@ -99,6 +99,7 @@ public sealed class TrainingJobRunner(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        LogNumericsCheck();
         try
         {
             await jobs.EnsureBucketAsync(stoppingToken);
@@ -350,6 +351,21 @@ public sealed class TrainingJobRunner(
             }
         }
         return result;
+    }
+
+    /// <summary>The CPU numerics self-check at start-up: a failure is logged with the CPU's features here, and every job
+    /// is then refused with the same reason (<see cref="CpuNumerics.EnsureTrustworthy"/>).</summary>
+    private void LogNumericsCheck()
+    {
+        var result = CpuNumerics.SelfCheck();
+        if (result.Passed)
+        {
+            logger.LogInformation("CPU numerics self-check {Result}", result);
+        }
+        else
+        {
+            logger.LogCritical("CPU numerics self-check {Result}: training jobs will be refused", result);
+        }
     }
 
     private TrainingJobRecord Latest(string jobId, TrainingJobRecord fallback) => _latest.TryGetValue(jobId, out var latest) ? latest : fallback;

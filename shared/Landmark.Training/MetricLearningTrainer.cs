@@ -188,6 +188,10 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             torch.set_num_threads(Options.Threads);
         }
         var device = ResolveDevice(Options.Device);
+        if (device.type == DeviceType.CPU)
+        {
+            CpuNumerics.EnsureTrustworthy();
+        }
         torch.manual_seed(Options.Seed);
         var network = new EmbeddingNetwork(Options.Backbone, Options.EmbeddingDimension);
         var counts = Enumerable.Range(0, classes).Select(c => Math.Max(1, samples.Count(s => s.Label == c))).ToArray();
