@@ -35,7 +35,7 @@ public sealed class ModelHost(ModelRegistry registry, BatchingEmbedder embedder,
     {
         try
         {
-            var live = await registry.EnsureBaselineLiveAsync(stoppingToken);
+            var live = await registry.EnsureDefaultLiveAsync(options.Value, stoppingToken);
             await ActivateAsync(live.Version, stoppingToken);
             _ready.TrySetResult();
         }

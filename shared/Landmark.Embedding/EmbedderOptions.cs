@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Landmark.Onnx;
 
 namespace Landmark.Embedding;
 
@@ -31,6 +32,18 @@ public sealed class EmbedderOptions
     /// <summary>A model kept for a roll-out (not the live one) is unloaded after this long without a request.</summary>
     [Range(1, 86400)]
     public int IdleModelSeconds { get; set; } = 120;
+
+    /// <summary>The model a fresh registry makes live: <c>imagenet-resnet18</c> (the ImageNet-trained ResNet-18 shipped with the
+    /// build, GeM-pooled; the default) or <c>baseline</c> (the training-free descriptor: fast, far less accurate).</summary>
+    [RegularExpression("^(imagenet-resnet18|baseline)$")]
+    public string DefaultModel { get; set; } = DefaultModels.ImageNetResNet18;
+
+    /// <summary>Input side of the default pretrained model (a multiple of 32).</summary>
+    [Range(64, 1024)]
+    public int DefaultModelInputSize { get; set; } = 224;
+
+    /// <summary>Pooling of the default pretrained model: <c>GeM</c> or <c>Average</c>.</summary>
+    public PretrainedPooling DefaultModelPooling { get; set; } = PretrainedPooling.GeM;
 
     /// <summary>Use the CUDA execution provider (GPU images built with -p:UseGpu=true).</summary>
     public bool UseCuda { get; set; }

@@ -145,14 +145,20 @@ public sealed class ModelRegistry(IObjectStore store, ILogger<ModelRegistry>? lo
 
     /// <summary>The live model; when none is live yet, registers the built-in baseline and makes it live. Safe to race:
     /// the baseline's bytes and version are deterministic.</summary>
-    public async Task<ModelManifest> EnsureBaselineLiveAsync(CancellationToken cancellationToken = default)
+    public Task<ModelManifest> EnsureBaselineLiveAsync(CancellationToken cancellationToken = default) =>
+        EnsureDefaultLiveAsync(new EmbedderOptions { DefaultModel = DefaultModels.Baseline }, cancellationToken);
+
+    /// <summary>The live model; when none is live yet, registers the configured default model
+    /// (<see cref="EmbedderOptions.DefaultModel"/>) and makes it live. Safe to race: the default models' bytes and
+    /// versions are deterministic.</summary>
+    public async Task<ModelManifest> EnsureDefaultLiveAsync(EmbedderOptions options, CancellationToken cancellationToken = default)
     {
         if (await GetLiveAsync(cancellationToken) is { } live)
         {
             return live;
         }
-        var baseline = BaselineModel.Build();
-        var manifest = await RegisterAsync(baseline.OnnxBytes, baseline.Manifest, cancellationToken);
+        var artifact = DefaultModels.Build(options, _logger);
+        var manifest = await RegisterAsync(artifact.OnnxBytes, artifact.Manifest, cancellationToken);
         await SetLiveAsync(manifest.Version, cancellationToken);
         return manifest;
     }

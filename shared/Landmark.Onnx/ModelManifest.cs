@@ -6,7 +6,7 @@ public sealed record ModelManifest
     /// <summary>Unique, content-derived version, e.g. <c>baseline-descriptor-v1-3fa2c1d0</c>.</summary>
     public required string Version { get; init; }
 
-    /// <summary><see cref="KindBaseline"/>, <see cref="KindTrained"/> or <see cref="KindImported"/>.</summary>
+    /// <summary><see cref="KindBaseline"/>, <see cref="KindPretrained"/>, <see cref="KindTrained"/> or <see cref="KindImported"/>.</summary>
     public required string Kind { get; init; }
 
     public string Description { get; init; } = "";
@@ -35,6 +35,7 @@ public sealed record ModelManifest
     public Dictionary<string, double> ScorerSettings { get; init; } = [];
 
     public const string KindBaseline = "baseline-descriptor";
+    public const string KindPretrained = "pretrained";
     public const string KindTrained = "trained";
     public const string KindImported = "imported";
 }
