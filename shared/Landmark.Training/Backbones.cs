@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Landmark.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,6 +33,22 @@ public sealed class BackboneOptions
     /// <summary>Stem channels.</summary>
     [Range(8, 256)]
     public int StemWidth { get; set; } = 24;
+
+    /// <summary>Start from pretrained weights: <c>imagenet-resnet18</c> (the ImageNet ResNet-18 shipped with the build; its
+    /// topology comes from its graph, so <see cref="Family"/>, <see cref="Widths"/>, <see cref="Depths"/> and
+    /// <see cref="StemWidth"/> do not apply) or <c>none</c> (train the configured family from random weights).</summary>
+    [RegularExpression("^(none|imagenet-resnet18)$")]
+    public string Pretrained { get; set; } = "none";
+
+    /// <summary>Pretrained backbones: leading stages that are not trained (0 = none; 1 = the stem; 2 = the stem and the
+    /// first stage; …).</summary>
+    [Range(0, 16)]
+    public int FrozenStages { get; set; } = 2;
+
+    /// <summary>Pretrained backbones: keep the batch norms' ImageNet statistics (eval-mode batch norm) while fine-tuning.</summary>
+    public bool FreezeBatchNorm { get; set; } = true;
+
+    public bool IsPretrained => Pretrained != "none";
 }
 
 /// <summary>A convolutional backbone: [N,3,H,W] → [N,C,H/32,W/32].</summary>
@@ -89,22 +106,56 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
 /// <summary>The network the platform deploys: backbone → GeM → linear neck → batch norm → L2 normalisation.</summary>
 public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
 {
-    internal readonly Backbone backbone;
+    internal readonly nn.Module<Tensor, Tensor> backbone;
     internal readonly GeM pool;
     internal readonly TorchSharp.Modules.Linear neck;
     internal readonly TorchSharp.Modules.BatchNorm1d neckNorm;
 
     public EmbeddingNetwork(BackboneOptions backboneOptions, int dimension = 512, double gemP = 3.0) : base(nameof(EmbeddingNetwork))
     {
-        backbone = new Backbone(backboneOptions);
+        long channels;
+        if (backboneOptions.IsPretrained)
+        {
+            var graph = new GraphBackbone(PretrainedBackbone.LoadImageNetResNet18());
+            channels = graph.OutputChannels;
+            backbone = graph;
+        }
+        else
+        {
+            var scratch = new Backbone(backboneOptions);
+            channels = scratch.OutputChannels;
+            backbone = scratch;
+        }
+        BackboneOptions = backboneOptions;
         pool = new GeM(gemP);
-        neck = nn.Linear(backbone.OutputChannels, dimension);
+        neck = nn.Linear(channels, dimension);
         neckNorm = nn.BatchNorm1d(dimension);
         Dimension = dimension;
         RegisterComponents();
     }
 
     public int Dimension { get; }
+
+    public BackboneOptions BackboneOptions { get; }
+
+    /// <summary>The pretrained trunk, or null for a backbone trained from scratch.</summary>
+    public GraphBackbone? Pretrained => backbone as GraphBackbone;
+
+    /// <summary>Parameters of the backbone (trained at the backbone's learning rate).</summary>
+    public IEnumerable<TorchSharp.Modules.Parameter> BackboneParameters => backbone.parameters();
+
+    /// <summary>Parameters of the pooling, neck and its batch norm (trained at the head's learning rate).</summary>
+    public IEnumerable<TorchSharp.Modules.Parameter> NeckParameters => pool.parameters().Concat(neck.parameters()).Concat(neckNorm.parameters());
+
+    /// <summary>Training mode for everything except what the options keep frozen (pretrained batch-norm statistics).</summary>
+    public void TrainMode()
+    {
+        train();
+        if (Pretrained is { } graph && BackboneOptions.FreezeBatchNorm)
+        {
+            graph.FreezeBatchNormStatistics();
+        }
+    }
 
     /// <summary>Unnormalised embedding (what the heads train on).</summary>
     public Tensor Features(Tensor images)

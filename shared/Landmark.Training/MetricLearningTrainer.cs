@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Threading.Channels;
 using TorchSharp;
@@ -6,117 +5,6 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Landmark.Training;
-
-public enum OptimizerKind
-{
-    AdamW,
-    Sgd,
-}
-
-/// <summary>Every training setting in one place (bound from <c>Landmark:Training</c>, overridable from the CLI and gRPC).</summary>
-public sealed class TrainingOptions
-{
-    public const string SectionName = "Landmark:Training";
-
-    public BackboneOptions Backbone { get; set; } = new();
-
-    [Range(8, 4096)]
-    public int EmbeddingDimension { get; set; } = 512;
-
-    public HeadKind Head { get; set; } = HeadKind.SubCenterArcFace;
-
-    [Range(1, 10)]
-    public int SubCenters { get; set; } = 3;
-
-    [Range(1.0, 128.0)]
-    public double Scale { get; set; } = 30;
-
-    [Range(0.0, 1.0)]
-    public double MarginLow { get; set; } = 0.05;
-
-    [Range(0.0, 1.0)]
-    public double MarginHigh { get; set; } = 0.5;
-
-    [Range(16, 1024)]
-    public int ImageSize { get; set; } = 128;
-
-    [Range(1, 1024)]
-    public int BatchSize { get; set; } = 32;
-
-    [Range(1, 10_000)]
-    public int Epochs { get; set; } = 30;
-
-    [Range(0, 100)]
-    public int WarmupEpochs { get; set; } = 1;
-
-    public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
-
-    [Range(1e-6, 10.0)]
-    public double LearningRate { get; set; } = 2e-3;
-
-    [Range(0.0, 1.0)]
-    public double WeightDecay { get; set; } = 1e-4;
-
-    /// <summary>Sample classes uniformly (long-tail friendly) instead of images uniformly.</summary>
-    public bool ClassBalanced { get; set; } = true;
-
-    public int Seed { get; set; } = 42;
-
-    /// <summary>Progressive resizing: smaller image sizes trained before <see cref="ImageSize"/>, each for an equal share
-    /// of the epochs (e.g. [96] with 8 epochs: 4 epochs at 96 px, then 4 at <see cref="ImageSize"/>).</summary>
-    public int[] ImageSizeStages { get; set; } = [];
-
-    /// <summary>A checkpoint (weights, optimizer state, step) is written every this many steps, and at each epoch end.</summary>
-    [Range(1, 1_000_000)]
-    public int CheckpointIntervalSteps { get; set; } = 25;
-
-    /// <summary>Class curation: classes with fewer gallery images are left out.</summary>
-    [Range(2, 100_000)]
-    public int MinImagesPerClass { get; set; } = 4;
-
-    /// <summary>Class curation: keep only the N classes with the most images (0 = all).</summary>
-    [Range(0, 10_000_000)]
-    public int MaxClasses { get; set; }
-
-    /// <summary>Share of each class held out (stratified) to measure validation GAP after each epoch (0 = none).</summary>
-    [Range(0.0, 0.5)]
-    public double ValidationFraction { get; set; } = 0.15;
-
-    /// <summary>Threads that decode and augment batches in the background, ahead of the training step.</summary>
-    [Range(1, 64)]
-    public int LoaderThreads { get; set; } = 2;
-
-    /// <summary>Batches prepared ahead of the training step.</summary>
-    [Range(1, 64)]
-    public int PrefetchBatches { get; set; } = 3;
-
-    /// <summary><c>auto</c> (CUDA when present), <c>cpu</c> or <c>cuda</c>.</summary>
-    [RegularExpression("^(auto|cpu|cuda(:[0-9]+)?)$")]
-    public string Device { get; set; } = "auto";
-
-    /// <summary>After training, calibrate the scorer's settings for the new model on the validation split plus a
-    /// held-out third of the non-landmark gallery; the model's manifest carries them.</summary>
-    public bool CalibrateScorer { get; set; } = true;
-
-    /// <summary>Training threads on CPU (0 = one per core).</summary>
-    [Range(0, 256)]
-    public int Threads { get; set; }
-
-    /// <summary>Image size of <paramref name="epoch"/> (0-based) under progressive resizing.</summary>
-    public int ImageSizeAt(int epoch)
-    {
-        if (ImageSizeStages.Length == 0)
-        {
-            return ImageSize;
-        }
-        var stage = (int)((long)epoch * (ImageSizeStages.Length + 1) / Math.Max(1, Epochs));
-        return stage < ImageSizeStages.Length ? ImageSizeStages[stage] : ImageSize;
-    }
-
-    /// <summary>Largest image size any stage trains at.</summary>
-    public int MaxImageSize => ImageSizeStages.Length == 0 ? ImageSize : Math.Max(ImageSize, ImageSizeStages.Max());
-}
-
 
 /// <summary>One labelled training image as a CHW float tensor in [0,1] (square, any size ≥ <see cref="TrainingOptions.ImageSize"/>).</summary>
 public sealed record TrainingSample(float[] Pixels, int Size, int Label);
@@ -146,6 +34,9 @@ public sealed class TrainingHooks
 
     /// <summary>Validates the network (in eval mode, gradients off) after each epoch.</summary>
     public Func<EmbeddingNetwork, ValidationReport>? Validate { get; init; }
+
+    /// <summary>After a step skipped for a non-finite loss or gradient: the step and what was not finite.</summary>
+    public Action<long, string>? NonFinite { get; init; }
 
     /// <summary>Receives a checkpoint every <see cref="TrainingOptions.CheckpointIntervalSteps"/> and at each epoch end;
     /// store it durably before returning (training waits).</summary>
@@ -203,10 +94,28 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
         };
         network.to(device);
         head.to(device);
-        var parameters = network.parameters().Concat(head.parameters()).ToList();
+        // Two parameter groups: the backbone (pretrained: a share of the rate, frozen leading stages left out) and the
+        // neck + head at the full rate.
+        var pretrained = network.Pretrained;
+        var frozen = new HashSet<IntPtr>();
+        foreach (var parameter in pretrained?.ParametersOfStages(Options.Backbone.FrozenStages) ?? [])
+        {
+            parameter.requires_grad_(false);
+            frozen.Add(parameter.Handle);
+        }
+        var backboneParameters = network.BackboneParameters.Where(p => !frozen.Contains(p.Handle)).ToList();
+        var headParameters = network.NeckParameters.Concat(head.parameters()).ToList();
+        var trainable = backboneParameters.Concat(headParameters).ToList();
+        var backboneFactor = pretrained is null ? 1.0 : Options.BackboneLearningRateFactor;
+        var headWarmupSteps = pretrained is null ? 0 : (long)StepsPerEpoch(samples.Count) * Options.HeadWarmupEpochs;
         optim.Optimizer optimizer = Options.Optimizer == OptimizerKind.Sgd
-            ? optim.SGD(parameters, Options.LearningRate, momentum: 0.9, weight_decay: Options.WeightDecay, nesterov: true)
-            : optim.AdamW(parameters, Options.LearningRate, weight_decay: Options.WeightDecay);
+            ? optim.SGD([new SGD.ParamGroup(backboneParameters, Options.LearningRate, 0.9, 0, Options.WeightDecay, true, false),
+                new SGD.ParamGroup(headParameters, Options.LearningRate, 0.9, 0, Options.WeightDecay, true, false)], Options.LearningRate,
+                momentum: 0.9, weight_decay: Options.WeightDecay, nesterov: true)
+            : optim.AdamW([new AdamW.ParamGroup(backboneParameters, Options.LearningRate, 0.9, 0.999, 1e-8, Options.WeightDecay, false, false),
+                new AdamW.ParamGroup(headParameters, Options.LearningRate, 0.9, 0.999, 1e-8, Options.WeightDecay, false, false)], Options.LearningRate,
+                weight_decay: Options.WeightDecay);
+        var groups = optimizer.ParamGroups.ToArray();
 
         var stepsPerEpoch = StepsPerEpoch(samples.Count);
         var totalSteps = (long)stepsPerEpoch * Options.Epochs;
@@ -254,9 +163,16 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             }
         }, CancellationToken.None);
 
+        // Divergence guard: a step whose loss or gradient is not finite is skipped and halves the learning rate; after
+        // NonFiniteStepsBeforeRestore such steps in a row the weights and optimizer state go back to the last good
+        // checkpoint (the data order continues); past MaxNonFiniteSteps the run fails with the step and the cause.
+        var lastGood = Save(startStep, sums, network, head, optimizer, classes);
+        var nonFiniteInARow = 0;
+        var nonFiniteTotal = 0;
+        var rateScale = 1.0;
         try
         {
-            network.train();
+            network.TrainMode();
             head.train();
             var stopwatch = Stopwatch.StartNew();
             var seenSinceStart = 0L;
@@ -264,28 +180,71 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             for (var step = startStep; step < totalSteps; step++)
             {
                 var (images, labels) = batches.Reader.ReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                string? fault = null;
                 using (var scope = NewDisposeScope())
                 {
                     var x = images.to(device);
                     var y = labels.to(device);
-                    lr = CosineWarmup.LearningRate(step, totalSteps, warmup, Options.LearningRate, Options.LearningRate * 0.01);
-                    foreach (var group in optimizer.ParamGroups)
-                    {
-                        group.LearningRate = lr;
-                    }
+                    lr = CosineWarmup.LearningRate(step, totalSteps, warmup, Options.LearningRate, Options.LearningRate * 0.01) * rateScale;
+                    groups[0].LearningRate = step < headWarmupSteps ? 0 : lr * backboneFactor;
+                    groups[1].LearningRate = lr;
                     optimizer.zero_grad();
                     var logits = head.forward(network.Features(x), y);
                     var loss = nn.functional.cross_entropy(logits, y);
-                    loss.backward();
-                    optimizer.step();
-                    var n = labels.shape[0];
-                    sums.Loss += loss.item<float>() * n;
-                    sums.Correct += logits.argmax(1).eq(y).sum().item<long>();
-                    sums.Seen += n;
-                    seenSinceStart += n;
+                    var lossValue = loss.item<float>();
+                    if (!float.IsFinite(lossValue))
+                    {
+                        fault = $"loss {Describe(lossValue)}";
+                    }
+                    else
+                    {
+                        loss.backward();
+                        var norm = nn.utils.clip_grad_norm_(trainable, Options.GradientClipNorm > 0 ? Options.GradientClipNorm : double.MaxValue);
+                        if (!double.IsFinite(norm))
+                        {
+                            fault = $"gradient norm {Describe(norm)}";
+                        }
+                        else
+                        {
+                            optimizer.step();
+                            var n = labels.shape[0];
+                            sums.Loss += lossValue * n;
+                            sums.Correct += logits.argmax(1).eq(y).sum().item<long>();
+                            sums.Seen += n;
+                            seenSinceStart += n;
+                        }
+                    }
+                    if (fault is not null)
+                    {
+                        optimizer.zero_grad();
+                    }
                 }
                 images.Dispose();
                 labels.Dispose();
+                if (fault is not null)
+                {
+                    nonFiniteTotal++;
+                    nonFiniteInARow++;
+                    rateScale *= 0.5;
+                    hooks.NonFinite?.Invoke(step + 1, fault);
+                    if (nonFiniteTotal >= Options.MaxNonFiniteSteps)
+                    {
+                        throw new TrainingDivergedException(step + 1, fault, nonFiniteTotal);
+                    }
+                    if (nonFiniteInARow >= Options.NonFiniteStepsBeforeRestore)
+                    {
+                        // Weights and optimizer moments from the last good checkpoint; step and epoch sums go on.
+                        var keepSums = sums;
+                        _ = Restore(lastGood, network, head, optimizer, classes);
+                        sums = keepSums;
+                        network.TrainMode();
+                        nonFiniteInARow = 0;
+                    }
+                }
+                else
+                {
+                    nonFiniteInARow = 0;
+                }
                 var done = step + 1;
                 hooks.Step?.Invoke(done, totalSteps, sums.Loss / Math.Max(1, sums.Seen));
                 var epochEnd = done % stepsPerEpoch == 0;
@@ -297,7 +256,7 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     {
                         ImageSize = Options.ImageSizeAt(epoch - 1),
                     };
-                    if (hooks.Validate is not null)
+                    if (hooks.Validate is not null && (epoch % Options.ValidationIntervalEpochs == 0 || epoch == Options.Epochs))
                     {
                         network.eval();
                         using (torch.no_grad())
@@ -305,19 +264,21 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                             var validation = hooks.Validate(network);
                             report = report with { ValidationGap = validation.Gap, ValidationAccuracy = validation.Accuracy };
                         }
-                        network.train();
+                        network.TrainMode();
                     }
                     sums = new EpochSums();
                     seenSinceStart = 0;
                     // The report first: a crash between the two replays the epoch's tail from the previous checkpoint
                     // and reports the same epoch again (deterministically the same figures).
                     hooks.Epoch?.Invoke(report);
-                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, epoch, Save(done, sums, network, head, optimizer, classes)));
+                    lastGood = Save(done, sums, network, head, optimizer, classes);
+                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, epoch, lastGood));
                     stopwatch.Restart();
                 }
-                else if (done % Options.CheckpointIntervalSteps == 0)
+                else if (done % Options.CheckpointIntervalSteps == 0 && nonFiniteInARow == 0)
                 {
-                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, (int)(done / stepsPerEpoch), Save(done, sums, network, head, optimizer, classes)));
+                    lastGood = Save(done, sums, network, head, optimizer, classes);
+                    hooks.Checkpoint?.Invoke(new TrainingCheckpoint(done, (int)(done / stepsPerEpoch), lastGood));
                 }
             }
         }
@@ -342,6 +303,8 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
         head.Dispose();
         return network;
     }
+
+    private static string Describe(double value) => double.IsNaN(value) ? "NaN" : double.IsPositiveInfinity(value) ? "+Infinity" : "-Infinity";
 
     /// <summary>The device named by <paramref name="name"/>: <c>auto</c> is CUDA when present, else the CPU.</summary>
     public static Device ResolveDevice(string name) => name switch
@@ -476,4 +439,13 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
     }
 
     private sealed record AugmentPlan(int Cw, int Ch, int X0, int Y0, bool Flip, float Brightness, float Contrast, float[] Gains, int Cut, int Cx, int Cy);
+}
+
+/// <summary>Training produced non-finite losses or gradients too often to go on.</summary>
+public sealed class TrainingDivergedException(long step, string cause, int nonFiniteSteps)
+    : Exception($"diverged at step {step}: {cause} ({nonFiniteSteps} non-finite steps; the learning rate was halved at each and the last good checkpoint restored)")
+{
+    public long Step { get; } = step;
+
+    public string Cause { get; } = cause;
 }

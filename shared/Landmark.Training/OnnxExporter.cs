@@ -21,15 +21,25 @@ public static class OnnxExporter
         using var scope = NewDisposeScope();
         var b = new OnnxGraphBuilder("landmark-embedding");
         var x = b.Input(BaselineModel.InputName, null, 3, inputSize, inputSize);
-        var y = ConvBn(b, x, network.backbone.stem);
-        foreach (var block in network.backbone.blocks)
+        string y;
+        if (network.backbone is GraphBackbone graph)
         {
-            y = block switch
+            // The pretrained trunk: its preprocessing (BGR, 0–255, mean image at this size) and its graph with the trained weights.
+            y = PretrainedModel.EmitTrunk(b, graph.ToGraph(), PretrainedModel.EmitPreprocess(b, x, graph.Source.MeanImage(inputSize), inputSize));
+        }
+        else
+        {
+            var scratch = (Backbone)network.backbone;
+            y = ConvBn(b, x, scratch.stem);
+            foreach (var block in scratch.blocks)
             {
-                BasicBlock basic => Basic(b, y, basic),
-                InvertedResidual inverted => Inverted(b, y, inverted),
-                _ => throw new NotSupportedException($"cannot export {block.GetType().Name}"),
-            };
+                y = block switch
+                {
+                    BasicBlock basic => Basic(b, y, basic),
+                    InvertedResidual inverted => Inverted(b, y, inverted),
+                    _ => throw new NotSupportedException($"cannot export {block.GetType().Name}"),
+                };
+            }
         }
         var p = network.pool.P;
         var pooled = b.Flatten(b.Pow(b.GlobalAveragePool(b.Pow(b.Clip(y, (float)GeM.Epsilon), b.Scalar(p))), b.Scalar(1f / p)));

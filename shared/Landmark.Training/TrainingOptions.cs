@@ -1,0 +1,142 @@
+using System.ComponentModel.DataAnnotations;
+using Landmark.Onnx;
+
+namespace Landmark.Training;
+
+public enum OptimizerKind
+{
+    AdamW,
+    Sgd,
+}
+
+/// <summary>Every training setting in one place (bound from <c>Landmark:Training</c>, overridable from the CLI and gRPC).</summary>
+public sealed class TrainingOptions
+{
+    public const string SectionName = "Landmark:Training";
+
+    /// <summary>Default: fine-tune the ImageNet ResNet-18 (stem and first stage frozen, batch-norm statistics kept).</summary>
+    public BackboneOptions Backbone { get; set; } = new() { Pretrained = PretrainedBackbone.ImageNetResNet18 };
+
+    [Range(8, 4096)]
+    public int EmbeddingDimension { get; set; } = 512;
+
+    public HeadKind Head { get; set; } = HeadKind.SubCenterArcFace;
+
+    [Range(1, 10)]
+    public int SubCenters { get; set; } = 3;
+
+    [Range(1.0, 128.0)]
+    public double Scale { get; set; } = 30;
+
+    [Range(0.0, 1.0)]
+    public double MarginLow { get; set; } = 0.05;
+
+    [Range(0.0, 1.0)]
+    public double MarginHigh { get; set; } = 0.5;
+
+    [Range(16, 1024)]
+    public int ImageSize { get; set; } = 224;
+
+    [Range(1, 1024)]
+    public int BatchSize { get; set; } = 32;
+
+    [Range(1, 10_000)]
+    public int Epochs { get; set; } = 6;
+
+    [Range(0, 100)]
+    public int WarmupEpochs { get; set; } = 1;
+
+    public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
+
+    [Range(1e-6, 10.0)]
+    public double LearningRate { get; set; } = 1e-3;
+
+    [Range(0.0, 1.0)]
+    public double WeightDecay { get; set; } = 1e-4;
+
+    /// <summary>Sample classes uniformly (long-tail friendly) instead of images uniformly.</summary>
+    public bool ClassBalanced { get; set; } = true;
+
+    public int Seed { get; set; } = 42;
+
+    /// <summary>Progressive resizing: smaller image sizes trained before <see cref="ImageSize"/>, each for an equal share
+    /// of the epochs (e.g. [96] with 8 epochs: 4 epochs at 96 px, then 4 at <see cref="ImageSize"/>).</summary>
+    public int[] ImageSizeStages { get; set; } = [];
+
+    /// <summary>A checkpoint (weights, optimizer state, step) is written every this many steps, and at each epoch end.</summary>
+    [Range(1, 1_000_000)]
+    public int CheckpointIntervalSteps { get; set; } = 25;
+
+    /// <summary>Class curation: classes with fewer gallery images are left out.</summary>
+    [Range(2, 100_000)]
+    public int MinImagesPerClass { get; set; } = 4;
+
+    /// <summary>Class curation: keep only the N classes with the most images (0 = all).</summary>
+    [Range(0, 10_000_000)]
+    public int MaxClasses { get; set; }
+
+    /// <summary>Share of each class held out (stratified) to measure validation GAP after each epoch (0 = none).</summary>
+    [Range(0.0, 0.5)]
+    public double ValidationFraction { get; set; } = 0.15;
+
+    /// <summary>Threads that decode and augment batches in the background, ahead of the training step.</summary>
+    [Range(1, 64)]
+    public int LoaderThreads { get; set; } = 2;
+
+    /// <summary>Batches prepared ahead of the training step.</summary>
+    [Range(1, 64)]
+    public int PrefetchBatches { get; set; } = 3;
+
+    /// <summary><c>auto</c> (CUDA when present), <c>cpu</c> or <c>cuda</c>.</summary>
+    [RegularExpression("^(auto|cpu|cuda(:[0-9]+)?)$")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>After training, calibrate the scorer's settings for the new model on the validation split plus a
+    /// held-out third of the non-landmark gallery; the model's manifest carries them.</summary>
+    public bool CalibrateScorer { get; set; } = true;
+
+    /// <summary>Training threads on CPU (0 = one per core).</summary>
+    [Range(0, 256)]
+    public int Threads { get; set; }
+
+    /// <summary>Pretrained backbones: their learning rate as a share of <see cref="LearningRate"/> (the neck and head
+    /// train at the full rate): pretrained weights want small steps. Backbones trained from scratch use the full rate.</summary>
+    [Range(0.0, 10.0)]
+    public double BackboneLearningRateFactor { get; set; } = 0.1;
+
+    /// <summary>Pretrained backbones: epochs at the start during which only the neck and head train (the backbone's rate
+    /// is 0), so the random head does not push large gradients into the pretrained weights.</summary>
+    [Range(0, 100)]
+    public int HeadWarmupEpochs { get; set; } = 1;
+
+    /// <summary>Gradients are rescaled to at most this global L2 norm before each step (0 = no clipping).</summary>
+    [Range(0.0, 1e6)]
+    public double GradientClipNorm { get; set; } = 10;
+
+    /// <summary>Steps in a row with a non-finite loss or gradient after which training goes back to the last good
+    /// checkpoint (each such step is skipped and halves the learning rate).</summary>
+    [Range(1, 1000)]
+    public int NonFiniteStepsBeforeRestore { get; set; } = 3;
+
+    /// <summary>Non-finite steps in a run after which the job fails (<c>diverged at step S: loss NaN</c>).</summary>
+    [Range(1, 100_000)]
+    public int MaxNonFiniteSteps { get; set; } = 20;
+
+    /// <summary>Validation GAP is measured after every this many epochs, and after the last.</summary>
+    [Range(1, 10_000)]
+    public int ValidationIntervalEpochs { get; set; } = 1;
+
+    /// <summary>Image size of <paramref name="epoch"/> (0-based) under progressive resizing.</summary>
+    public int ImageSizeAt(int epoch)
+    {
+        if (ImageSizeStages.Length == 0)
+        {
+            return ImageSize;
+        }
+        var stage = (int)((long)epoch * (ImageSizeStages.Length + 1) / Math.Max(1, Epochs));
+        return stage < ImageSizeStages.Length ? ImageSizeStages[stage] : ImageSize;
+    }
+
+    /// <summary>Largest image size any stage trains at.</summary>
+    public int MaxImageSize => ImageSizeStages.Length == 0 ? ImageSize : Math.Max(ImageSize, ImageSizeStages.Max());
+}
