@@ -9,19 +9,26 @@ using Landmark.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-// Usage: dotnet run --project benchmarks/Landmark.TrainingBench -c Release -- [DATASET_DIR] [--epochs 8] [--size 128]
+// Usage: dotnet run --project benchmarks/Landmark.TrainingBench -c Release -- [DATASET_DIR] [--epochs N] [--size N] [--batch N] [--frozen N] [--lr X] [--head-warmup N] [--scratch]
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var datasetDir = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? Path.Combine("..", "shared", "datasets", "landmarks-mini");
 int Arg(string name, int fallback) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
 
+var defaults = new TrainingOptions();
 var options = new TrainingOptions
 {
-    Epochs = Arg("--epochs", 8),
-    ImageSize = Arg("--size", 128),
-    EmbeddingDimension = 256,
-    BatchSize = 32,
-    Backbone = new BackboneOptions { Widths = [32, 64, 128, 256], Depths = [1, 1, 1, 1], StemWidth = 24 },
+    Epochs = Arg("--epochs", defaults.Epochs),
+    ImageSize = Arg("--size", defaults.ImageSize),
+    BatchSize = Arg("--batch", defaults.BatchSize),
+    HeadWarmupEpochs = Arg("--head-warmup", defaults.HeadWarmupEpochs),
+    Backbone = args.Contains("--scratch")
+        ? new BackboneOptions { Widths = [32, 64, 128, 256], Depths = [1, 1, 1, 1], StemWidth = 24 }
+        : new BackboneOptions { Pretrained = PretrainedBackbone.ImageNetResNet18, FrozenStages = Arg("--frozen", defaults.Backbone.FrozenStages) },
 };
+if (Array.IndexOf(args, "--lr") is var lrIndex and >= 0)
+{
+    options.LearningRate = double.Parse(args[lrIndex + 1], CultureInfo.InvariantCulture);
+}
 torch.set_num_threads(Environment.ProcessorCount);
 var pipeline = new ImagePipeline(new ImagingOptions());
 var dataset = DatasetReader.Read(datasetDir);

@@ -208,6 +208,7 @@ var setOption = new Option<string[]>("--set")
     AllowMultipleArgumentsPerToken = false,
 };
 var noPublishOption = new Option<bool>("--no-publish") { Description = "Register the trained model without rolling it out." };
+var forceOption = new Option<bool>("--force") { Description = "Roll the model out even when it scores below the live model on the job's held-out set (the publish gate)." };
 var jobOption = new Option<string?>("--job") { Description = "Job id (starting an existing id watches that job)." };
 var train = new Command("train", "Train an embedding model on the gallery (metric learning), export it to ONNX, register it and roll it out live.");
 train.Options.Add(trainDatasetOption);
@@ -215,6 +216,7 @@ train.Options.Add(epochsOption);
 train.Options.Add(imageSizeOption);
 train.Options.Add(setOption);
 train.Options.Add(noPublishOption);
+train.Options.Add(forceOption);
 train.Options.Add(jobOption);
 train.SetAction(async (parse, ct) =>
 {
@@ -224,7 +226,12 @@ train.SetAction(async (parse, ct) =>
         var dataset = DatasetReader.Read(datasetDir);
         await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, includeNonLandmarks: true, ct);
     }
-    var request = new StartTrainingRequest { Publish = !parse.GetValue(noPublishOption), JobId = parse.GetValue(jobOption) ?? "" };
+    var request = new StartTrainingRequest
+    {
+        Publish = !parse.GetValue(noPublishOption),
+        ForcePublish = parse.GetValue(forceOption),
+        JobId = parse.GetValue(jobOption) ?? "",
+    };
     if (parse.GetValue(epochsOption) is { } epochs)
     {
         request.Options["Epochs"] = epochs.ToString(CultureInfo.InvariantCulture);
@@ -261,6 +268,18 @@ train.SetAction(async (parse, ct) =>
     }
     var metrics = string.Join(", ", last.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => $"{m.Key}={m.Value:0.####}"));
     Console.WriteLine($"model {last.ModelVersion} registered ({metrics})");
+    if (last.NonFiniteSteps > 0)
+    {
+        Console.WriteLine($"{last.NonFiniteSteps} training step(s) were skipped because their loss or gradient was not finite");
+    }
+    if (last.PublishDecision.Length > 0)
+    {
+        Console.WriteLine(last.PublishDecision);
+    }
+    if (request.Publish && last.PublishDecision.StartsWith("not published", StringComparison.Ordinal))
+    {
+        return 3;
+    }
     if (request.Publish)
     {
         Console.WriteLine("rolling out: re-embedding the gallery with the new model while the live one keeps answering ...");

@@ -28,6 +28,7 @@ public static class TrainerModule
         builder.Services.AddInternalGrpcClient<IngestService.IngestServiceClient>(e => e.Ingest);
         builder.Services.TryAddSingleton<TrainingJobStore>();
         builder.Services.TryAddSingleton<TrainingData>();
+        builder.Services.TryAddSingleton<HeldOutEvaluation>();
         builder.Services.TryAddSingleton<TrainingJobRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingJobRunner>());
         builder.Services.TryAddSingleton<ModelRollout>();

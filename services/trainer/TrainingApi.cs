@@ -24,7 +24,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         var (updates, subscription) = runner.Subscribe(jobId);
         using (subscription)
         {
-            var job = await runner.SubmitAsync(new TrainingJobRecord { JobId = jobId, Options = options, Publish = request.Publish }, context.CancellationToken);
+            var job = await runner.SubmitAsync(new TrainingJobRecord { JobId = jobId, Options = options, Publish = request.Publish, ForcePublish = request.ForcePublish }, context.CancellationToken);
             await StreamAsync(job, updates, responseStream, context.CancellationToken);
         }
     }
@@ -97,6 +97,8 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             Classes = job.Classes.Count,
             TrainImages = job.Train.Count,
             ValidationImages = job.Validation.Count,
+            PublishDecision = job.PublishDecision ?? "",
+            NonFiniteSteps = job.NonFiniteSteps,
         };
         foreach (var (name, value) in job.Metrics)
         {

@@ -26,6 +26,7 @@ public sealed class TrainingJobRunner(
     TrainingData data,
     ModelRegistry registry,
     IModelRollout rollout,
+    HeldOutEvaluation heldOut,
     IOptions<ScorerOptions> scorerOptions,
     TrainerMode mode,
     ILogger<TrainingJobRunner> logger) : BackgroundService
@@ -221,6 +222,12 @@ public sealed class TrainingJobRunner(
                     Publish(new TrainingUpdate(current));
                 }
             },
+            NonFinite = (step, cause) =>
+            {
+                logger.LogWarning("Job {JobId}: step {Step} skipped: {Cause} (learning rate halved)", current.JobId, step, cause);
+                current = current with { NonFiniteSteps = current.NonFiniteSteps + 1 };
+                _latest[current.JobId] = current;
+            },
             Validate = validationSamples.Count == 0 ? null : network =>
             {
                 var queries = Embed(network, validationSamples, options.ImageSize);
@@ -268,22 +275,6 @@ public sealed class TrainingJobRunner(
                 metrics["val_accuracy"] = last.ValidationAccuracy ?? 0;
             }
         }
-        var scorerSettings = new Dictionary<string, double>();
-        if (options.CalibrateScorer && validationSamples.Count > 0 && job.NonLandmarks.Count >= 3)
-        {
-            var calibration = await CalibrateAsync(job, network, validationSamples, galleryForValidation, threads, ct);
-            metrics["calibration_gap_default"] = calibration.DefaultGap;
-            metrics["calibration_gap"] = calibration.BestGap;
-            if (calibration.BestGap > calibration.DefaultGap)
-            {
-                foreach (var (key, value) in calibration.Settings)
-                {
-                    scorerSettings[key] = value;
-                }
-            }
-            logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
-                job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.Select(kv => $"{kv.Key}={kv.Value}")));
-        }
         var onnx = OnnxExporter.Export(network, options.ImageSize, new Dictionary<string, string> { ["training_job"] = job.JobId });
         network.Dispose();
         var version = "trained-" + Convert.ToHexStringLower(SHA256.HashData(onnx))[..12];
@@ -291,42 +282,60 @@ public sealed class TrainingJobRunner(
         {
             Version = version,
             Kind = ModelManifest.KindTrained,
-            Description = $"{options.Backbone.Family} {string.Join('/', options.Backbone.Widths)} + GeM + {options.EmbeddingDimension}-d neck, {options.Head}, " +
-                $"{options.Epochs} epochs at {options.ImageSize}px on {job.Classes.Count} landmarks (job {job.JobId})",
+            Description = (options.Backbone.IsPretrained
+                    ? $"{options.Backbone.Pretrained} fine-tuned (stages < {options.Backbone.FrozenStages} frozen)"
+                    : $"{options.Backbone.Family} {string.Join('/', options.Backbone.Widths)} from scratch") +
+                $" + GeM + {options.EmbeddingDimension}-d neck, {options.Head}, {options.Epochs} epochs at {options.ImageSize}px on {job.Classes.Count} landmarks (job {job.JobId})",
             InputSize = options.ImageSize,
             Dimension = options.EmbeddingDimension,
             Metrics = metrics,
-            ScorerSettings = scorerSettings,
         };
+
+        // The held-out set (validation images + non-landmark queries against the training images and distractors), scored
+        // through ONNX Runtime: the new model's scorer settings are calibrated on it, and the publish gate compares the
+        // new model with the live one on it.
+        HeldOutResult? trained = null;
+        HeldOutResult? live = null;
+        if (HeldOutEvaluation.IsPossible(job))
+        {
+            job = await UpdateAsync(job with { State = TrainingJobState.Evaluating }, null, "measuring the new and the live model on the held-out set", ct);
+            trained = await heldOut.EvaluateAsync(job, onnx, manifest, scorerOptions.Value, options.CalibrateScorer, threads, ct);
+            if (trained.Calibration is { } calibration)
+            {
+                metrics["calibration_gap_default"] = calibration.DefaultGap;
+                metrics["calibration_gap"] = calibration.BestGap;
+                if (calibration.BestGap > calibration.DefaultGap)
+                {
+                    manifest = manifest with { ScorerSettings = calibration.Settings.ToDictionary() };
+                    trained = trained with { Gap = calibration.BestGap };
+                }
+                logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
+                    job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.Select(kv => $"{kv.Key}={kv.Value}")));
+            }
+            metrics["holdout_gap"] = trained.Gap;
+            metrics["holdout_accuracy"] = trained.Accuracy;
+            if (await registry.GetLiveVersionAsync(ct) is { } liveVersion)
+            {
+                var (liveOnnx, liveManifest) = await registry.LoadAsync(liveVersion, ct);
+                live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: false, threads, ct);
+                metrics["holdout_gap_live"] = live.Gap;
+            }
+        }
+        manifest = manifest with { Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() };
         await registry.RegisterAsync(onnx, manifest, ct);
         logger.LogInformation("Job {JobId} produced model {Version} (val GAP {Gap})", job.JobId, version, metrics.GetValueOrDefault("val_gap", double.NaN));
-        job = job with { ModelVersion = version, Metrics = metrics };
-        if (job.Publish)
+        var decision = PublishGate.Decide(job, trained, live);
+        job = job with { ModelVersion = version, Metrics = metrics, PublishDecision = decision.Reason };
+        if (decision.Publish)
         {
             await rollout.PublishAsync(version, ct);
         }
-        return await UpdateAsync(job with { State = TrainingJobState.Completed }, null, job.Publish ? $"model {version} registered and rolling out" : $"model {version} registered", ct);
-    }
-
-    /// <summary>Held-out landmark images and a third of the non-landmark gallery (seeded) query the training images and
-    /// the other two thirds as distractors; <see cref="ScorerCalibrator"/> picks the scorer settings with the best GAP.</summary>
-    private async Task<ScorerCalibrator.Result> CalibrateAsync(TrainingJobRecord job, EmbeddingNetwork network, IReadOnlyList<TrainingSample> validation,
-        IReadOnlyList<TrainingSample> gallery, int threads, CancellationToken ct)
-    {
-        var size = job.Options.ImageSize;
-        var ids = job.NonLandmarks.Order(StringComparer.Ordinal).ToArray();
-        new Random(job.Options.Seed).Shuffle(ids);
-        var nonLandmarks = await data.LoadAsync(ids.Select(id => new TrainingImage(id, -1)).ToList(), size, threads, ct);
-        using var noGrad = torch.no_grad();
-        var queryCount = Math.Max(1, nonLandmarks.Count / 3);
-        var landmarkQueries = Embed(network, validation, size);
-        var negatives = Embed(network, nonLandmarks.Take(queryCount).ToList(), size);
-        var distractors = Embed(network, nonLandmarks.Skip(queryCount).ToList(), size);
-        var reference = Embed(network, gallery, size);
-        var queries = landmarkQueries.Select((v, i) => (v, (string?)job.Classes[validation[i].Label]))
-            .Concat(negatives.Select(v => (v, (string?)null))).ToList();
-        var labelled = reference.Select((v, i) => (v, job.Classes[gallery[i].Label])).ToList();
-        return ScorerCalibrator.Calibrate(queries, labelled, distractors, scorerOptions.Value);
+        else if (job.Publish)
+        {
+            logger.LogWarning("Job {JobId}: model {Version} registered but not published: {Reason}", job.JobId, version, decision.Reason);
+        }
+        return await UpdateAsync(job with { State = TrainingJobState.Completed }, null,
+            decision.Publish ? $"model {version} registered and rolling out ({decision.Reason})" : $"model {version} registered; {decision.Reason}", ct);
     }
 
     private static float[][] Embed(EmbeddingNetwork network, IReadOnlyList<TrainingSample> samples, int size)

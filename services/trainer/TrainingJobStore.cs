@@ -13,6 +13,7 @@ public enum TrainingJobState
     Loading,
     Training,
     Exporting,
+    Evaluating,
     Completed,
     Failed,
     Cancelled,
@@ -30,6 +31,10 @@ public sealed record TrainingJobRecord
     public TrainingJobState State { get; init; } = TrainingJobState.Queued;
     public required TrainingOptions Options { get; init; }
     public bool Publish { get; init; }
+    /// <summary>Publish even when the model scores below the live one on the held-out set.</summary>
+    public bool ForcePublish { get; init; }
+    /// <summary>What the publish gate decided and why.</summary>
+    public string? PublishDecision { get; init; }
     /// <summary>Null: the trainer service runs (and resumes) the job; <c>job:&lt;id&gt;</c>: a <c>trainer train</c>
     /// process (Kubernetes Job) owns it.</summary>
     public string? Owner { get; init; }
@@ -45,6 +50,8 @@ public sealed record TrainingJobRecord
     public long TotalSteps { get; init; }
     public long CheckpointStep { get; init; }
     public double RunningLoss { get; init; }
+    /// <summary>Steps skipped because their loss or gradient was not finite.</summary>
+    public int NonFiniteSteps { get; init; }
     public int Resumes { get; init; }
     public string? ModelVersion { get; init; }
     public string? Error { get; init; }

@@ -19,7 +19,12 @@ public sealed class ModelRegistry(IObjectStore store, ILogger<ModelRegistry>? lo
     private const string LiveKey = "live.json";
     private const string HistoryKey = "live-history.json";
     private const int HistoryLimit = 100;
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        // A metric that came out NaN or infinite is written as such, never a failed registration.
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
 
     /// <summary>Key of a version's ONNX graph in the models bucket.</summary>

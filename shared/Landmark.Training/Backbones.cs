@@ -157,11 +157,24 @@ public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Unnormalised embedding (what the heads train on).</summary>
-    public Tensor Features(Tensor images)
+    /// <summary>Unnormalised embedding (what the heads train on). With <paramref name="backboneGradients"/> false the
+    /// backbone runs without recording gradients (head warm-up: only the neck and head learn, at a third of the cost).</summary>
+    public Tensor Features(Tensor images, bool backboneGradients = true)
     {
         using var scope = NewDisposeScope();
-        var pooled = pool.forward(backbone.forward(images)).flatten(1);
+        Tensor map;
+        if (backboneGradients)
+        {
+            map = backbone.forward(images);
+        }
+        else
+        {
+            using (torch.no_grad())
+            {
+                map = backbone.forward(images);
+            }
+        }
+        var pooled = pool.forward(map).flatten(1);
         return neckNorm.forward(neck.forward(pooled)).MoveToOuterDisposeScope();
     }
 

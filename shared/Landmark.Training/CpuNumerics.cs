@@ -213,8 +213,36 @@ public static class CpuNumerics
         Environment.SetEnvironmentVariable(name, value);
     }
 
+    private static int _nnpackOff;
+
+    /// <summary>Turns libtorch's NNPACK path off once per process: on CPUs it does not support it prints "Could not
+    /// initialize NNPACK! Reason: Unsupported hardware" at every pooling call and falls back anyway. The switch is
+    /// <c>at::globalContext().setUserEnabledNNPACK(false)</c> (what PyTorch's <c>torch.backends.nnpack.set_flags</c>
+    /// calls), reached through libtorch's exported C++ symbols; where they are missing nothing changes.</summary>
+    public static void DisableNnpack()
+    {
+        if (Interlocked.Exchange(ref _nnpackOff, 1) == 1 || !OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        try
+        {
+            torch.InitializeDeviceType(DeviceType.CPU);
+            NativeMethods.SetUserEnabledNnpack(NativeMethods.GlobalContext(), false);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
+    }
+
     private static class NativeMethods
     {
+        [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
+        internal static extern IntPtr GlobalContext();
+
+        [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+        internal static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
         [DllImport("libc", CharSet = CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
         internal static extern int setenv(string name, string value, int overwrite);
     }

@@ -23,6 +23,7 @@ public sealed class GraphBackbone : nn.Module<Tensor, Tensor>
 
     public GraphBackbone(PretrainedBackbone source) : base(nameof(GraphBackbone))
     {
+        CpuNumerics.DisableNnpack();
         Source = source;
         Graph = source.Graph;
         var convList = new List<Conv2d>();

@@ -189,7 +189,7 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     groups[0].LearningRate = step < headWarmupSteps ? 0 : lr * backboneFactor;
                     groups[1].LearningRate = lr;
                     optimizer.zero_grad();
-                    var logits = head.forward(network.Features(x), y);
+                    var logits = head.forward(network.Features(x, backboneGradients: step >= headWarmupSteps), y);
                     var loss = nn.functional.cross_entropy(logits, y);
                     var lossValue = loss.item<float>();
                     if (!float.IsFinite(lossValue))
@@ -199,7 +199,8 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     else
                     {
                         loss.backward();
-                        var norm = nn.utils.clip_grad_norm_(trainable, Options.GradientClipNorm > 0 ? Options.GradientClipNorm : double.MaxValue);
+                        var norm = nn.utils.clip_grad_norm_(step < headWarmupSteps ? headParameters : trainable,
+                            Options.GradientClipNorm > 0 ? Options.GradientClipNorm : double.MaxValue);
                         if (!double.IsFinite(norm))
                         {
                             fault = $"gradient norm {Describe(norm)}";
