@@ -30,6 +30,13 @@ if (Array.IndexOf(args, "--lr") is var lrIndex and >= 0)
     options.LearningRate = double.Parse(args[lrIndex + 1], CultureInfo.InvariantCulture);
 }
 torch.set_num_threads(Environment.ProcessorCount);
+if (args.Contains("--speed"))
+{
+    // Fine-tuning speed beside PyTorch: the same network (the CNTK ResNet-18 from its graph + GeM + neck + sub-center
+    // ArcFace), size and batch, AdamW steps on random images; then the embedder's ResNet-18 at batch 1 and at its batch size.
+    await SpeedBenchmark.RunAsync(options, Arg("--steps", 6));
+    return;
+}
 var pipeline = new ImagePipeline(new ImagingOptions());
 var dataset = DatasetReader.Read(datasetDir);
 var classes = dataset.Landmarks.Keys.Order(StringComparer.Ordinal).ToList();

@@ -167,6 +167,7 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
         // NonFiniteStepsBeforeRestore such steps in a row the weights and optimizer state go back to the last good
         // checkpoint (the data order continues); past MaxNonFiniteSteps the run fails with the step and the cause.
         var lastGood = Save(startStep, sums, network, head, optimizer, classes);
+        var buffers = network.buffers().Concat(head.buffers()).ToArray();
         var nonFiniteInARow = 0;
         var nonFiniteTotal = 0;
         var rateScale = 1.0;
@@ -189,6 +190,9 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     groups[0].LearningRate = step < headWarmupSteps ? 0 : lr * backboneFactor;
                     groups[1].LearningRate = lr;
                     optimizer.zero_grad();
+                    // Batch norms update their running statistics in the forward pass, before the loss can be checked:
+                    // keep a copy to put back when the step turns out not finite.
+                    var statistics = buffers.Select(b => b.clone()).ToArray();
                     var logits = head.forward(network.Features(x, backboneGradients: step >= headWarmupSteps), y);
                     var loss = nn.functional.cross_entropy(logits, y);
                     var lossValue = loss.item<float>();
@@ -218,6 +222,13 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
                     if (fault is not null)
                     {
                         optimizer.zero_grad();
+                        using (torch.no_grad())
+                        {
+                            for (var i = 0; i < buffers.Length; i++)
+                            {
+                                buffers[i].copy_(statistics[i]);
+                            }
+                        }
                     }
                 }
                 images.Dispose();
