@@ -7,7 +7,9 @@ using Landmark.Onnx;
 using Landmark.Recognition;
 using Microsoft.Extensions.Options;
 
-// Usage: dotnet run --project benchmarks/Landmark.Tuning -c Release -- [DATASET_DIR] [--size 224] [--colour 1] [--fine 1] [--coarse 1]
+// Usage: dotnet run --project benchmarks/Landmark.Tuning -c Release -- [DATASET_DIR] [--flip] [--dba K] [--qe K] [--alpha A]
+//        (default model: the pretrained ImageNet ResNet-18, as a fresh platform starts with)
+//        [--baseline] [--size 224] [--colour 1] [--fine 1] [--coarse 1]   the training-free descriptor instead
 //        [--model DIR]   a registered model instead of the baseline: DIR holds its model.onnx and manifest.json
 //                        (e.g. data/objects/models/<version> of an embedded platform)
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
@@ -32,8 +34,8 @@ var artifact = modelIndex >= 0 && modelIndex + 1 < args.Length
     ? new ModelArtifact(File.ReadAllBytes(Path.Combine(args[modelIndex + 1], "model.onnx")),
         System.Text.Json.JsonSerializer.Deserialize<ModelManifest>(File.ReadAllBytes(Path.Combine(args[modelIndex + 1], "manifest.json")),
             new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!)
-    : BaselineModel.Build(baselineOptions);
-var embedderOptions = Options.Create(new EmbedderOptions { MaxBatchSize = 16 });
+    : args.Contains("--baseline") ? BaselineModel.Build(baselineOptions) : PretrainedModel.Build(PretrainedBackbone.LoadImageNetResNet18());
+var embedderOptions = Options.Create(new EmbedderOptions { MaxBatchSize = 16, FlipTestTimeAugmentation = args.Contains("--flip") });
 await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), embedderOptions);
 embedder.SwapModel(new OnnxEmbeddingModel(artifact.OnnxBytes, artifact.Manifest, embedderOptions.Value));
 
@@ -47,6 +49,41 @@ var distractors = await EmbedAll(dataset.NonLandmarks);
 var query = await EmbedAll(queries);
 var total = gallery.Length + distractors.Length + query.Length;
 Console.WriteLine($"model {artifact.Manifest.Version} ({artifact.Manifest.Dimension}-d): embedded {total} images in {stopwatch.Elapsed.TotalSeconds:F1}s ({total / stopwatch.Elapsed.TotalSeconds:F1}/s)");
+
+// Database-side augmentation (DBA) and alpha query expansion (alpha-QE), as the GLR 2019/2020 solutions used them:
+// each gallery vector replaced by the similarity^alpha-weighted mean of itself and its k nearest gallery neighbours, and
+// each query by the weighted mean of itself and its k nearest (augmented) gallery images; both re-normalised.
+float[][] Augment(float[][] vectors, float[][] reference, int k, double alpha, bool includeSelf)
+{
+    if (k <= 0)
+    {
+        return vectors;
+    }
+    return vectors.AsParallel().AsOrdered().Select(v =>
+    {
+        var nearest = reference.Select((r, j) => (s: TensorPrimitives.Dot(v, r), j)).OrderByDescending(t => t.s).Skip(includeSelf ? 1 : 0).Take(k);
+        var sum = (float[])v.Clone();
+        foreach (var (sim, j) in nearest)
+        {
+            var w = (float)Math.Pow(Math.Max(sim, 0), alpha);
+            TensorPrimitives.MultiplyAdd(reference[j], w, sum, sum);
+        }
+        TensorPrimitives.Divide(sum, TensorPrimitives.Norm(sum), sum);
+        return sum;
+    }).ToArray();
+}
+var dbaK = (int)Arg("--dba", 0);
+var qeK = (int)Arg("--qe", 0);
+var alpha = Arg("--alpha", 3);
+if (dbaK > 0)
+{
+    gallery = Augment(gallery, gallery, dbaK, alpha, includeSelf: true);
+}
+if (qeK > 0)
+{
+    query = Augment(query, gallery, qeK, alpha, includeSelf: false);
+}
+Console.WriteLine($"flip TTA {(args.Contains("--flip") ? "on" : "off")}, DBA k={dbaK}, QE k={qeK}, alpha={alpha}");
 
 // Similarities once.
 var toGallery = query.Select(q => gallery.Select(g => (double)TensorPrimitives.Dot(q, g)).ToArray()).ToArray();

@@ -45,6 +45,10 @@ public sealed class EmbedderOptions
     /// <summary>Pooling of the default pretrained model: <c>GeM</c> or <c>Average</c>.</summary>
     public PretrainedPooling DefaultModelPooling { get; set; } = PretrainedPooling.GeM;
 
+    /// <summary>Test-time augmentation: every image is embedded as is and mirrored, and the two embeddings averaged
+    /// (twice the compute). Applies to gallery and query images alike.</summary>
+    public bool FlipTestTimeAugmentation { get; set; }
+
     /// <summary>Use the CUDA execution provider (GPU images built with -p:UseGpu=true).</summary>
     public bool UseCuda { get; set; }
 }

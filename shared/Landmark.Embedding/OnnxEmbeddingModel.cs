@@ -13,6 +13,7 @@ namespace Landmark.Embedding;
 public sealed class OnnxEmbeddingModel : IDisposable
 {
     private readonly InferenceSession _session;
+    private readonly bool _flip;
 
     public OnnxEmbeddingModel(byte[] onnx, ModelManifest manifest, EmbedderOptions options)
     {
@@ -35,6 +36,7 @@ public sealed class OnnxEmbeddingModel : IDisposable
             throw new InvalidDataException($"Model {manifest.Version} is not a loadable ONNX model: {ex.Message}", ex);
         }
         Manifest = Validate(_session, manifest);
+        _flip = options.FlipTestTimeAugmentation;
     }
 
     public ModelManifest Manifest { get; }
@@ -66,12 +68,13 @@ public sealed class OnnxEmbeddingModel : IDisposable
                 }
             }
         }
-        var tensor = new DenseTensor<float>(input, [count, 3, InputSize, InputSize]);
-        using var results = _session.Run([NamedOnnxValue.CreateFromTensor(Manifest.InputName, tensor)], [Manifest.OutputName]);
-        var output = results[0].AsEnumerable<float>().ToArray();
-        if (output.Length != count * Dimension)
+        var output = Run(input, count);
+        if (_flip)
         {
-            throw new InvalidDataException($"Model {Manifest.Version} returned {output.Length} values for {count} images; expected {count}×{Dimension}.");
+            // Test-time augmentation: the mirrored images too, embeddings summed (then normalised below).
+            FlipHorizontally(input, count, InputSize);
+            var mirrored = Run(input, count);
+            TensorPrimitives.Add(output, mirrored, output);
         }
         var embeddings = new float[count][];
         for (var n = 0; n < count; n++)
@@ -85,6 +88,36 @@ public sealed class OnnxEmbeddingModel : IDisposable
             embeddings[n] = e;
         }
         return embeddings;
+    }
+
+    private float[] Run(float[] input, int count)
+    {
+        var tensor = new DenseTensor<float>(input, [count, 3, InputSize, InputSize]);
+        using var results = _session.Run([NamedOnnxValue.CreateFromTensor(Manifest.InputName, tensor)], [Manifest.OutputName]);
+        var output = results[0].AsEnumerable<float>().ToArray();
+        if (output.Length != count * Dimension)
+        {
+            throw new InvalidDataException($"Model {Manifest.Version} returned {output.Length} values for {count} images; expected {count}×{Dimension}.");
+        }
+        for (var n = 0; n < count; n++)
+        {
+            // L2 per image before any sum, so each view weighs the same.
+            var e = output.AsSpan(n * Dimension, Dimension);
+            var norm = TensorPrimitives.Norm(e);
+            if (norm > 0)
+            {
+                TensorPrimitives.Divide(e, norm, e);
+            }
+        }
+        return output;
+    }
+
+    private static void FlipHorizontally(float[] images, int count, int size)
+    {
+        for (var row = 0; row < count * 3 * size; row++)
+        {
+            images.AsSpan(row * size, size).Reverse();
+        }
     }
 
     /// <summary>Checks that the session has one float image input [N,3,S,S] and a float output [N,D]; fills names and

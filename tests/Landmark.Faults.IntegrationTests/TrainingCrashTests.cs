@@ -21,6 +21,7 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
         ["ImageSize"] = "64",
         ["BatchSize"] = "8",
         ["EmbeddingDimension"] = "32",
+        ["Backbone:Pretrained"] = "none",
         ["Backbone:Widths:0"] = "16",
         ["Backbone:Widths:1"] = "32",
         ["Backbone:Widths:2"] = "64",
