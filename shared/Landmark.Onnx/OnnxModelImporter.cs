@@ -49,12 +49,7 @@ public static class OnnxModelImporter
     public static ImportCandidate Inspect(byte[] onnx, ModelImportSettings settings)
     {
         ArgumentNullException.ThrowIfNull(onnx);
-        ArgumentNullException.ThrowIfNull(settings);
-        if (settings.InputSize != 0 && settings.InputSize is < MinInputSize or > MaxInputSize)
-        {
-            throw new ModelImportException($"input size {settings.InputSize} is out of range: expected {MinInputSize} to {MaxInputSize} pixels (or 0 for the graph's own size).");
-        }
-        var (mean, std) = Normalisation(settings.Mean, settings.Std);
+        var (mean, std) = ValidateSettings(settings);
         var model = Parse(onnx);
         var graph = model.Graph;
         var checks = new List<string>
@@ -129,6 +124,18 @@ public static class OnnxModelImporter
             candidate.MakeBatchVariable();
         }
         return candidate;
+    }
+
+    /// <summary>Checks what does not depend on the graph: the input size (0, or <see cref="MinInputSize"/> to <see
+    /// cref="MaxInputSize"/>) and the normalisation (<see cref="Normalisation"/>, whose result it returns).</summary>
+    public static (float[] Mean, float[] Std) ValidateSettings(ModelImportSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.InputSize != 0 && settings.InputSize is < MinInputSize or > MaxInputSize)
+        {
+            throw new ModelImportException($"input size {settings.InputSize} is out of range: expected {MinInputSize} to {MaxInputSize} pixels (or 0 for the graph's own size).");
+        }
+        return Normalisation(settings.Mean, settings.Std);
     }
 
     /// <summary>Parses ONNX bytes; throws <see cref="ModelImportException"/> when they are not an ONNX model.</summary>

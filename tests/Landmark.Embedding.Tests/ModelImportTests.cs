@@ -311,6 +311,16 @@ public class ModelImportTests
         Assert.Equal(message, error.Message);
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5000)]
+    [InlineData(-1)]
+    public void An_input_size_out_of_range_is_refused(int size)
+    {
+        var error = Assert.Throws<ModelImportException>(() => ModelImport.Check(ConvPoolModel(batch: null), new ModelImportSettings { InputSize = size }));
+        Assert.Equal($"input size {size} is out of range: expected 8 to 4096 pixels (or 0 for the graph's own size).", error.Message);
+    }
+
     [Fact]
     public void Mean_alone_divides_by_one_and_std_alone_subtracts_zero()
     {
