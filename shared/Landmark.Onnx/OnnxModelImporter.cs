@@ -526,7 +526,9 @@ public sealed class ImportCandidate
         {
             Version = OnnxModelImporter.Version(sanitised, registered, InputSize, Mean, Std),
             Kind = ModelManifest.KindImported,
-            Description = description.Trim().Length > 0 ? description.Trim() : $"imported '{name.Trim()}'" + (producer.Length > 0 ? $" ({producer})" : ""),
+            Description = description.Trim().Length > 0
+                ? description.Trim()
+                : (name.Trim().Length > 0 ? $"imported '{name.Trim()}'" : "imported model") + (producer.Length > 0 ? $" ({producer})" : ""),
             InputName = InputName,
             OutputName = OutputName,
             InputSize = InputSize,

@@ -25,6 +25,8 @@ public class ModelImportTests
         Assert.Matches("^imported-tiny-net-[0-9a-f]{12}$", manifest.Version);
         Assert.Equal((Size, Dim, "images", "embedding"), (manifest.InputSize, manifest.Dimension, manifest.InputName, manifest.OutputName));
         Assert.Empty(manifest.Mean);
+        Assert.Equal("imported 'Tiny Net' (landmark-platform 1)", manifest.Description);
+        Assert.Equal("imported model (landmark-platform 1)", ModelImport.Check(onnx, new ModelImportSettings()).Artifact.Manifest.Description);
         Assert.Contains(imported.Checks, c => c.Contains("a batch of 2", StringComparison.Ordinal));
         Assert.DoesNotContain(imported.Checks, c => c.Contains("made variable", StringComparison.Ordinal));
         AssertServesBatchesLikeSingleImages(imported.Artifact);
