@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run up down import train jobs evaluate recognize stats models publish rollback rollout bench bench-train tune images render clean
+.PHONY: help build test run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-train tune images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ stats: ## Gallery counts
 
 models: ## Models in the registry (* = live)
 	$(CLI) models $(CLI_ARGS)
+
+import-model: ## Import an ONNX embedding model MODEL=file.onnx after the platform's checks; IMPORT_ARGS="--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225"
+	@test -n "$(MODEL)" || { echo "usage: make import-model MODEL=<file.onnx> [IMPORT_ARGS=\"--input-size N --mean r,g,b --std r,g,b --name NAME\"]"; exit 2; }
+	$(CLI) models import $(MODEL) $(CLI_ARGS) $(IMPORT_ARGS)
 
 publish: ## Roll model VERSION=... out (gallery re-embedded in the background, then switched) and wait until it is live
 	@test -n "$(VERSION)" || { echo "usage: make publish VERSION=<model version> (see make models)"; exit 2; }

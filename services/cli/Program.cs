@@ -191,6 +191,10 @@ models.SetAction(async (parse, ct) =>
     {
         var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
         Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
+        if (m.Mean.Count == 3)
+        {
+            Console.WriteLine($"    pixels: mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}");
+        }
         if (m.ScorerSettings.Count > 0)
         {
             Console.WriteLine("    scorer settings: " + string.Join(" ", m.ScorerSettings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:0.###}")));
@@ -349,9 +353,99 @@ rollout.SetAction(async (parse, ct) =>
     return await FollowRollout(connection, status, parse.GetValue(waitOption) && status.State is "pending" or "reindexing", ct);
 });
 
+var modelFileArgument = new Argument<FileInfo>("file") { Description = "The .onnx file: one float image input [N|1,3,H,W], one output [N,D] or [N,D,1,1]." };
+var importInputSizeOption = new Option<int?>("--input-size") { Description = "Square input side in pixels (needed when the model's height and width are dynamic)." };
+var meanOption = new Option<string?>("--mean") { Description = "Per-channel mean subtracted from RGB pixels in [0, 1], as r,g,b (e.g. 0.485,0.456,0.406)." };
+var stdOption = new Option<string?>("--std") { Description = "Per-channel standard deviation divided after the mean, as r,g,b (e.g. 0.229,0.224,0.225)." };
+var modelNameOption = new Option<string?>("--name") { Description = "Name in the model's version (default: the file name)." };
+var descriptionOption = new Option<string?>("--description") { Description = "Description shown by `landmark models`." };
+var importModel = new Command("import", "Import an ONNX embedding model: the platform checks it (loads in ONNX Runtime, one image input, " +
+    "an [N,D] or [N,D,1,1] output, finite output on a probe batch, a variable batch) and registers it with kind 'imported'; " +
+    "`landmark models publish VERSION` rolls it out.");
+importModel.Arguments.Add(modelFileArgument);
+importModel.Options.Add(importInputSizeOption);
+importModel.Options.Add(meanOption);
+importModel.Options.Add(stdOption);
+importModel.Options.Add(modelNameOption);
+importModel.Options.Add(descriptionOption);
+importModel.SetAction(async (parse, ct) =>
+{
+    var file = parse.GetRequiredValue(modelFileArgument);
+    if (!file.Exists)
+    {
+        Console.Error.WriteLine($"{file.FullName}: no such file");
+        return 2;
+    }
+    var header = new ImportModelHeader
+    {
+        Name = parse.GetValue(modelNameOption) ?? Path.GetFileNameWithoutExtension(file.Name),
+        InputSize = parse.GetValue(importInputSizeOption) ?? 0,
+        Description = parse.GetValue(descriptionOption) ?? "",
+    };
+    foreach (var (option, target) in new[] { (meanOption, header.Mean), (stdOption, header.Std) })
+    {
+        if (parse.GetValue(option) is not { } text)
+        {
+            continue;
+        }
+        var values = text.Split(',', StringSplitOptions.TrimEntries);
+        var parsed = values.Select(v => float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : (float?)null).ToArray();
+        if (values.Length != 3 || parsed.Any(v => v is null))
+        {
+            Console.Error.WriteLine($"{option.Name} {text}: expected three numbers r,g,b");
+            return 2;
+        }
+        target.AddRange(parsed.Select(v => v!.Value));
+    }
+
+    await using var connection = await Open(parse, ct);
+    Console.WriteLine($"uploading {file.Name} ({file.Length / 1e6:F1} MB) to {connection.Description} ...");
+    using var call = connection.Models.ImportModel(cancellationToken: ct);
+    try
+    {
+        await call.RequestStream.WriteAsync(new ImportModelRequest { Header = header }, ct);
+        await using var stream = file.OpenRead();
+        var buffer = new byte[1 << 20];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            await call.RequestStream.WriteAsync(new ImportModelRequest { Chunk = ByteString.CopyFrom(buffer, 0, read) }, ct);
+        }
+        await call.RequestStream.CompleteAsync();
+    }
+    catch (Exception ex) when (ex is RpcException or InvalidOperationException)
+    {
+        // The server ended the call early (a refusal): its status is in the response.
+    }
+    ImportModelResponse response;
+    try
+    {
+        response = await call.ResponseAsync;
+    }
+    catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted)
+    {
+        Console.Error.WriteLine($"refused: {ex.Status.Detail}");
+        return 2;
+    }
+    Console.WriteLine("checks:");
+    foreach (var check in response.Checks)
+    {
+        Console.WriteLine($"  {check}");
+    }
+    var m = response.Model;
+    Console.WriteLine($"{(response.AlreadyRegistered ? "already registered" : "registered")}: {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px" +
+        (m.Mean.Count == 3 ? $"  mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}" : "") + (m.Live ? "  (live)" : ""));
+    if (!m.Live)
+    {
+        Console.WriteLine($"roll it out with: landmark models publish {m.Version}");
+    }
+    return 0;
+});
+
 models.Subcommands.Add(publish);
 models.Subcommands.Add(rollback);
 models.Subcommands.Add(rollout);
+models.Subcommands.Add(importModel);
 
 var jobIdArgument = new Argument<string>("job") { Description = "Training job id (see `landmark jobs`)." };
 var cancelJob = new Command("cancel", "Cancel a queued or running training job (it keeps its checkpoints).");

@@ -7,9 +7,12 @@ using Landmark.Onnx;
 namespace Landmark.Trainer;
 
 /// <summary>The model registry API (<c>landmark.v1.ModelService</c>): versions, metrics, the live model, roll-out and
-/// rollback (<see cref="ModelRollout"/>).</summary>
-public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout) : ModelService.ModelServiceBase
+/// rollback (<see cref="ModelRollout"/>), import of users' models (<see cref="ModelImportService"/>).</summary>
+public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, ModelImportService importer) : ModelService.ModelServiceBase
 {
+    public override Task<ImportModelResponse> ImportModel(IAsyncStreamReader<ImportModelRequest> requestStream, ServerCallContext context) =>
+        importer.ImportAsync(requestStream, context);
+
     public override Task<RolloutStatus> PublishModel(PublishModelRequest request, ServerCallContext context) =>
         Guard(() => rollout.PublishAsync(request.Version, context.CancellationToken));
 
@@ -57,7 +60,7 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout) : Mod
         return ToProto(live, true);
     }
 
-    private static ModelInfo ToProto(ModelManifest m, bool live)
+    internal static ModelInfo ToProto(ModelManifest m, bool live)
     {
         var info = new ModelInfo
         {
@@ -70,6 +73,8 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout) : Mod
             CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
             ObjectKey = ModelRegistry.ModelKey(m.Version),
         };
+        info.Mean.AddRange(m.Mean);
+        info.Std.AddRange(m.Std);
         foreach (var (name, value) in m.Metrics)
         {
             info.Metrics[name] = value;

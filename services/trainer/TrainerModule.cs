@@ -34,6 +34,8 @@ public static class TrainerModule
         builder.Services.TryAddSingleton<ModelRollout>();
         builder.Services.TryAddSingleton<IModelRollout>(sp => sp.GetRequiredService<ModelRollout>());
         builder.Services.AddHostedService<RolloutStartup>();
+        builder.Services.AddValidatedOptions<ModelImportOptions>(builder.Configuration, ModelImportOptions.SectionName);
+        builder.Services.TryAddSingleton<ModelImportService>();
         return builder;
     }
 
