@@ -17,6 +17,15 @@ public sealed class IngestOptions
     [Range(1, 256)]
     public int ImportParallelism { get; set; } = 4;
 
+    /// <summary>Directories the server-side <c>ImportDataset</c> may read from (it is off while the list is empty).
+    /// A dataset and every file it reads must lie inside one of them after symbolic links are resolved. Uploads from
+    /// the client (<c>landmark import</c>) do not need this.</summary>
+    public List<string> ImportRoots { get; set; } = [];
+
+    /// <summary>Largest file a server-side import reads (checked before reading).</summary>
+    [Range(1, int.MaxValue)]
+    public long MaxImportFileBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>At start-up, re-publish images whose pipeline never finished (e.g. after a crash of the
     /// single-process mode, whose in-memory messages are lost). Consumers are idempotent, so this is safe.</summary>
     public bool ResumePendingOnStart { get; set; } = true;

@@ -15,6 +15,7 @@ public sealed class IngestApi(
     ImageCatalog catalog,
     IOptions<ImagingOptions> imagingOptions,
     IOptions<IngestOptions> ingestOptions,
+    ImportRoots importRoots,
     ILogger<IngestApi> logger) : IngestService.IngestServiceBase
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
@@ -60,14 +61,36 @@ public sealed class IngestApi(
     {
         await catalog.Loaded;
         var ct = context.CancellationToken;
+        if (!importRoots.Enabled)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "Server-side import is off: the server lists no Landmark:Ingest:ImportRoots. Upload from the client with `landmark import --dataset DIR`."));
+        }
         Dataset dataset;
         try
         {
-            dataset = DatasetReader.Read(request.Path);
+            var directory = importRoots.ResolveDirectory(request.Path);
+            // The CSV files the reader opens: inside the roots and regular (a FIFO would block the reader).
+            foreach (var csv in Directory.EnumerateFiles(directory, "*.csv"))
+            {
+                importRoots.CheckFile(csv, limitSize: false);
+            }
+            dataset = await Task.Run(() => DatasetReader.Read(directory, ct), ct);
         }
-        catch (Exception ex) when (ex is DirectoryNotFoundException or InvalidDataException or IOException or UnauthorizedAccessException)
+        catch (ImportRefusedException ex)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+        }
+        catch (InvalidDataException ex)
+        {
+            logger.LogWarning(ex, "Import of {Path} refused", request.Path);
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                "The directory is neither a GLDv2 dataset (no train.csv) nor a folder-per-class dataset (no sub-folders with images)."));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(ex, "Import of {Path}: the dataset could not be read", request.Path);
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "The dataset directory could not be read."));
         }
 
         var items = dataset.Train.Select(i => (Image: i, Role: GalleryRole.Landmark)).ToList();
@@ -89,9 +112,11 @@ public sealed class IngestApi(
             new ParallelOptions { MaxDegreeOfParallelism = ingestOptions.Value.ImportParallelism, CancellationToken = ct },
             async (item, token) =>
             {
+                // Paths in answers are relative to the dataset directory; the server's own paths stay in its log.
+                var where = Path.GetRelativePath(dataset.Root, item.Image.Path).Replace('\\', '/');
                 try
                 {
-                    var bytes = await File.ReadAllBytesAsync(item.Image.Path, token);
+                    var bytes = await importRoots.ReadFileAsync(item.Image.Path, token);
                     var (record, duplicate) = await ingestor.IngestAsync(
                         new UploadDescriptor(Path.GetFileName(item.Image.Path), item.Role, item.Image.LandmarkId, item.Image.Id), bytes, token);
                     ids.Add(record.ImageId);
@@ -100,13 +125,18 @@ public sealed class IngestApi(
                         Interlocked.Increment(ref duplicates);
                     }
                 }
+                catch (ImportRefusedException ex)
+                {
+                    errors.Enqueue(new ImportError { Path = where, Reason = ex.Message });
+                }
                 catch (UploadRejectedException ex)
                 {
-                    errors.Enqueue(new ImportError { Path = item.Image.Path, Reason = ex.Message });
+                    errors.Enqueue(new ImportError { Path = where, Reason = ex.Message });
                 }
-                catch (IOException ex)
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    errors.Enqueue(new ImportError { Path = item.Image.Path, Reason = ex.Message });
+                    logger.LogWarning(ex, "Import: {File} could not be read", item.Image.Path);
+                    errors.Enqueue(new ImportError { Path = where, Reason = "the file could not be read" });
                 }
                 Interlocked.Increment(ref submitted);
             });

@@ -4,6 +4,7 @@ using Landmark.ServiceDefaults;
 using Landmark.Storage;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Landmark.Ingest;
 
@@ -15,6 +16,8 @@ public static class IngestModule
     public static WebApplicationBuilder AddIngest(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<IngestOptions>(builder.Configuration, IngestOptions.SectionName);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IngestOptions>, IngestOptionsValidator>());
+        builder.Services.TryAddSingleton<ImportRoots>();
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.TryAddSingleton<ImageCatalog>();

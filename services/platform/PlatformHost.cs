@@ -96,6 +96,8 @@ public static class PlatformHost
             ["Landmark:Endpoints:Retrieval"] = self,
             ["Landmark:Endpoints:Scorer"] = self,
             ["Landmark:Endpoints:Trainer"] = self,
+            // Every caller of the internal services is this process: without a configured internal key, make one.
+            ["Landmark:Auth:GenerateInternalKey"] = "true",
         };
         // Lowest precedence: every other source (appsettings, LANDMARK__ environment variables, arguments) wins.
         configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });

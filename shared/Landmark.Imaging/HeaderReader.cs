@@ -91,7 +91,7 @@ public static class HeaderReader
             }
             if (data[i] != 0xFF)
             {
-                return ContainerHeader.Corrupt($"expected a JPEG marker at offset {i}, found 0x{data[i]:X2}");
+                return ContainerHeader.Corrupt($"expected a JPEG marker at offset {i}");
             }
             while (i < data.Length && data[i] == 0xFF)
             {
@@ -109,7 +109,7 @@ public static class HeaderReader
             var known = marker is (>= 0xC0 and <= 0xCF) or (>= 0xE0 and <= 0xEF) or 0xDA or 0xDB or 0xDC or 0xDD or 0xFE;
             if (!known || marker is 0xC8)
             {
-                return ContainerHeader.Corrupt($"unexpected JPEG marker 0x{marker:X2} at offset {i - 1}");
+                return ContainerHeader.Corrupt($"unexpected JPEG marker at offset {i - 1}");
             }
             if (i + 2 > data.Length)
             {
@@ -408,7 +408,7 @@ public static class HeaderReader
                     images++;
                     break;
                 default:
-                    return ContainerHeader.Corrupt($"unexpected GIF block 0x{data[i]:X2} at offset {i}");
+                    return ContainerHeader.Corrupt($"unexpected GIF block at offset {i}");
             }
             if (i < 0)
             {

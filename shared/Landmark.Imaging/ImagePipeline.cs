@@ -152,7 +152,7 @@ public sealed class ImagePipeline
         if (format == ImageFormat.Unknown)
         {
             throw new ImageRejectedException(RejectionCodes.UnsupportedFormat,
-                $"not a recognised image format (first bytes {Convert.ToHexString(data[..Math.Min(8, data.Length)])})");
+                "not a recognised image format (JPEG, PNG, WebP, GIF, BMP, HEIC, AVIF)");
         }
         return format;
     }

@@ -47,21 +47,23 @@ public static class DatasetReader
 
     private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".avif"];
 
-    public static Dataset Read(string root)
+    /// <summary>Reads a dataset directory. Problems name files relative to <paramref name="root"/>
+    /// (<c>train.csv:12</c>, <c>images/train/a/b/c/abc.jpg</c>), never by their full path.</summary>
+    public static Dataset Read(string root, CancellationToken cancellationToken = default)
     {
         root = System.IO.Path.GetFullPath(root);
         if (!Directory.Exists(root))
         {
             throw new DirectoryNotFoundException($"Dataset directory '{root}' does not exist.");
         }
-        return File.Exists(System.IO.Path.Combine(root, "train.csv")) ? ReadGldv2(root) : ReadFolderPerClass(root);
+        return File.Exists(System.IO.Path.Combine(root, "train.csv")) ? ReadGldv2(root, cancellationToken) : ReadFolderPerClass(root, cancellationToken);
     }
 
     /// <summary>GLDv2 image path: <c>images/&lt;split&gt;/a/b/c/&lt;id&gt;.jpg</c>.</summary>
     public static string ImagePath(string root, string split, string id) =>
         System.IO.Path.Combine(root, "images", split, id[..1], id[1..2], id[2..3], id + ".jpg");
 
-    private static Dataset ReadGldv2(string root)
+    private static Dataset ReadGldv2(string root, CancellationToken cancellationToken)
     {
         var problems = new List<DatasetProblem>();
         var landmarks = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -84,6 +86,7 @@ public static class DatasetReader
         var train = new List<DatasetImage>();
         foreach (var (line, row) in ReadRows(System.IO.Path.Combine(root, "train.csv"), problems))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var id = row.GetValueOrDefault("id")?.Trim();
             var landmark = row.GetValueOrDefault("landmark_id")?.Trim();
             var where = $"train.csv:{line}";
@@ -105,7 +108,7 @@ public static class DatasetReader
             {
                 landmarks.TryAdd(landmark, landmark);
             }
-            AddIfExists(train, new DatasetImage(id!, ImagePath(root, TrainSplit, id!), landmark), where, problems);
+            AddIfExists(root, train, new DatasetImage(id!, ImagePath(root, TrainSplit, id!), landmark), where, problems);
         }
 
         var nonLandmarks = new List<DatasetImage>();
@@ -114,11 +117,12 @@ public static class DatasetReader
         {
             foreach (var (line, row) in ReadRows(nonLandmarkCsv, problems))
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var id = row.GetValueOrDefault("id")?.Trim();
                 var where = $"nonlandmark.csv:{line}";
                 if (ValidId(id, where, problems))
                 {
-                    AddIfExists(nonLandmarks, new DatasetImage(id!, ImagePath(root, NonLandmarkSplit, id!), null), where, problems);
+                    AddIfExists(root, nonLandmarks, new DatasetImage(id!, ImagePath(root, NonLandmarkSplit, id!), null), where, problems);
                 }
             }
         }
@@ -168,12 +172,12 @@ public static class DatasetReader
                 problems.Add(new DatasetProblem(where, $"unknown landmark id '{landmark}' (not in the gallery); query {id} skipped"));
                 continue;
             }
-            AddIfExists(queries, new DatasetImage(id!, ImagePath(dataset.Root, split, id!), landmark), where, problems);
+            AddIfExists(dataset.Root, queries, new DatasetImage(id!, ImagePath(dataset.Root, split, id!), landmark), where, problems);
         }
         return (queries, problems);
     }
 
-    private static Dataset ReadFolderPerClass(string root)
+    private static Dataset ReadFolderPerClass(string root, CancellationToken cancellationToken)
     {
         var problems = new List<DatasetProblem>();
         var landmarks = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -181,6 +185,7 @@ public static class DatasetReader
         var nonLandmarks = new List<DatasetImage>();
         foreach (var dir in Directory.EnumerateDirectories(root).Order(StringComparer.Ordinal))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var name = System.IO.Path.GetFileName(dir);
             if (name.StartsWith('.'))
             {
@@ -193,7 +198,7 @@ public static class DatasetReader
                 .ToList();
             if (files.Count == 0)
             {
-                problems.Add(new DatasetProblem(dir, "folder holds no images"));
+                problems.Add(new DatasetProblem(name, "folder holds no images"));
                 continue;
             }
             if (!isNonLandmark)
@@ -237,7 +242,7 @@ public static class DatasetReader
         return true;
     }
 
-    private static void AddIfExists(List<DatasetImage> list, DatasetImage image, string where, List<DatasetProblem> problems)
+    private static void AddIfExists(string root, List<DatasetImage> list, DatasetImage image, string where, List<DatasetProblem> problems)
     {
         if (File.Exists(image.Path))
         {
@@ -245,7 +250,7 @@ public static class DatasetReader
         }
         else
         {
-            problems.Add(new DatasetProblem(where, $"image file '{image.Path}' is missing"));
+            problems.Add(new DatasetProblem(where, $"image file '{System.IO.Path.GetRelativePath(root, image.Path).Replace('\\', '/')}' is missing"));
         }
     }
 

@@ -1,20 +1,21 @@
-using System.Security.Cryptography;
-using System.Text;
+using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.ServiceDefaults;
 
 /// <summary>
-/// Rejects calls to the public API (<c>landmark.v1.*</c>) without a valid API key when
-/// <see cref="AuthOptions.Required"/> is set. Health, reflection and internal services are not guarded here
-/// (internal traffic is confined by NetworkPolicies).
+/// Deny by default: when <see cref="AuthOptions.Required"/> is set, every call needs a key (header <c>x-api-key</c>)
+/// that holds the scope <see cref="MethodAccessPolicy"/> names for the method, except gRPC health and (when
+/// <see cref="AuthOptions.ReflectionIsOpen"/>) reflection. The method is the one routing chose — read from the
+/// endpoint's <see cref="GrpcMethodMetadata"/>, not from the request path, which routing matches case-insensitively.
+/// A call whose endpoint carries no gRPC method metadata is refused.
 /// </summary>
-public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options) : Interceptor
+public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options, ApiKeyRing keys, IHostEnvironment environment) : Interceptor
 {
-    private const string PublicApiPrefix = "/landmark.v1.";
-
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -46,7 +47,15 @@ public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options) : In
     private void Authorize(ServerCallContext context)
     {
         var current = options.CurrentValue;
-        if (!current.Required || !context.Method.StartsWith(PublicApiPrefix, StringComparison.Ordinal))
+        if (!current.Required)
+        {
+            return;
+        }
+        var method = context.GetHttpContext().GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method
+            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "Unknown method."));
+        var access = MethodAccessPolicy.For(method.ServiceName, method.FullName);
+        if (access.Kind == AccessKind.Open ||
+            (access.Kind == AccessKind.Reflection && current.ReflectionIsOpen(environment.IsDevelopment())))
         {
             return;
         }
@@ -55,14 +64,11 @@ public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options) : In
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header."));
         }
-        var presentedBytes = Encoding.UTF8.GetBytes(presented);
-        foreach (var key in current.ApiKeys)
+        var scopes = keys.Find(presented)
+            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "Invalid API key."));
+        if (access.Kind == AccessKind.Scoped && !scopes.Contains(access.Scope!))
         {
-            if (CryptographicOperations.FixedTimeEquals(presentedBytes, Encoding.UTF8.GetBytes(key)))
-            {
-                return;
-            }
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs."));
         }
-        throw new RpcException(new Status(StatusCode.Unauthenticated, "Invalid API key."));
     }
 }

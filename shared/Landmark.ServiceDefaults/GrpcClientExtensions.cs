@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -48,6 +49,7 @@ public static class GrpcClientExtensions
                 KeepAlivePingDelay = TimeSpan.FromSeconds(60),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
             });
+        services.TryAddSingleton<ApiKeyRing>();
         services.AddTransient<InternalApiKeyHandler>();
         builder.AddHttpMessageHandler<InternalApiKeyHandler>();
         builder.AddResilienceHandler("circuit-breaker", pipeline =>
@@ -66,16 +68,16 @@ public static class GrpcClientExtensions
         new(deadline: DateTime.UtcNow.AddSeconds(options.CallTimeoutSeconds), cancellationToken: cancellationToken);
 }
 
-/// <summary>Internal callers of public APIs present the first configured API key, so that
-/// <see cref="AuthOptions.Required"/> guards upstream callers without breaking calls between services.</summary>
-public sealed class InternalApiKeyHandler(IOptionsMonitor<AuthOptions> options) : DelegatingHandler
+/// <summary>The platform's own gRPC clients present its internal credential (<see cref="ApiKeyRing.InternalKey"/>:
+/// the first of <see cref="AuthOptions.InternalKeys"/>, or the key generated for the embedded platform), which the
+/// internal services (<c>landmark.internal.v1.*</c>) require and the public ones accept.</summary>
+public sealed class InternalApiKeyHandler(ApiKeyRing keys) : DelegatingHandler
 {
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var auth = options.CurrentValue;
-        if (auth.ApiKeys.Count > 0 && !request.Headers.Contains(AuthOptions.ApiKeyHeader))
+        if (keys.InternalKey is { } key && !request.Headers.Contains(AuthOptions.ApiKeyHeader))
         {
-            request.Headers.TryAddWithoutValidation(AuthOptions.ApiKeyHeader, auth.ApiKeys[0]);
+            request.Headers.TryAddWithoutValidation(AuthOptions.ApiKeyHeader, key);
         }
         return base.SendAsync(request, cancellationToken);
     }

@@ -39,17 +39,3 @@ public sealed class ServiceEndpointsOptions
     [Range(1, 3600)]
     public int CallTimeoutSeconds { get; set; } = 30;
 }
-
-/// <summary>Authentication of upstream callers of the public API. Bound from <c>Landmark:Auth</c>.</summary>
-public sealed class AuthOptions
-{
-    public const string SectionName = "Landmark:Auth";
-
-    /// <summary>Metadata header that carries the key.</summary>
-    public const string ApiKeyHeader = "x-api-key";
-
-    /// <summary>When true, every public call must carry one of <see cref="ApiKeys"/>.</summary>
-    public bool Required { get; set; }
-
-    public List<string> ApiKeys { get; set; } = [];
-}

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -35,9 +36,9 @@ public static class ServiceDefaultsExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ServiceEndpointsOptions>().Bind(builder.Configuration.GetSection(ServiceEndpointsOptions.SectionName))
             .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName))
-            .Validate(o => !o.Required || o.ApiKeys.Exists(k => k.Length >= 16), "Landmark:Auth:Required needs at least one API key of 16 or more characters.")
-            .ValidateOnStart();
+        builder.Services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        builder.Services.TryAddSingleton<ApiKeyRing>();
 
         var hosting = builder.Configuration.GetSection(HostingOptions.SectionName).Get<HostingOptions>() ?? new HostingOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>

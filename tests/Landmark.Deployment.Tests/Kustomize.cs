@@ -25,12 +25,29 @@ public static class Kustomize
     };
 
     private static readonly Dictionary<string, IReadOnlyList<object>> Cache = [];
+    private static readonly Dictionary<string, string> TextCache = [];
 
+    /// <summary>The overlay's rendered objects.</summary>
     public static IReadOnlyList<object> Render(string overlay)
     {
         lock (Cache)
         {
             if (Cache.TryGetValue(overlay, out var cached))
+            {
+                return cached;
+            }
+            var objects = KubernetesYaml.LoadAllFromString(RenderText(overlay), CustomTypes);
+            Cache[overlay] = objects;
+            return objects;
+        }
+    }
+
+    /// <summary>The overlay rendered as YAML text.</summary>
+    public static string RenderText(string overlay)
+    {
+        lock (TextCache)
+        {
+            if (TextCache.TryGetValue(overlay, out var cached))
             {
                 return cached;
             }
@@ -56,9 +73,8 @@ public static class Kustomize
                 {
                     throw new InvalidOperationException($"kubectl kustomize {path} failed: {stderr.Result}");
                 }
-                var objects = KubernetesYaml.LoadAllFromString(stdout.Result, CustomTypes);
-                Cache[overlay] = objects;
-                return objects;
+                TextCache[overlay] = stdout.Result;
+                return stdout.Result;
             }
         }
     }

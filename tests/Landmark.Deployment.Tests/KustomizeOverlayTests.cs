@@ -125,13 +125,10 @@ public class KustomizeOverlayTests
         }
     }
 
-    [Theory]
-    [MemberData(nameof(Overlays))]
-    public void Every_referenced_secret_and_config_map_exists_with_the_key(string overlay)
+    /// <summary>Every Secret key a rendered object reads: container environment and KEDA trigger authentications.</summary>
+    private static List<(string Owner, string Secret, string Key, bool Optional)> SecretReferences(IReadOnlyList<object> objects)
     {
-        var objects = Kustomize.Render(overlay);
-        var secrets = objects.OfType<V1Secret>().ToDictionary(s => s.Metadata.Name, s => (s.StringData?.Keys ?? []).Concat(s.Data?.Keys ?? []).ToHashSet());
-        var configMaps = objects.OfType<V1ConfigMap>().Select(c => c.Metadata.Name).ToHashSet();
+        var references = new List<(string, string, string, bool)>();
         foreach (var d in objects.OfType<V1Deployment>())
         {
             foreach (var c in d.Spec.Template.Spec.Containers)
@@ -140,27 +137,92 @@ public class KustomizeOverlayTests
                 {
                     if (env.ValueFrom?.SecretKeyRef is { } secretRef)
                     {
-                        Assert.True(secrets.TryGetValue(secretRef.Name, out var keys), $"{d.Metadata.Name}: secret {secretRef.Name} is not rendered");
-                        Assert.True(keys!.Contains(secretRef.Key) || secretRef.Optional == true, $"{d.Metadata.Name}: secret {secretRef.Name} has no key {secretRef.Key}");
-                    }
-                }
-                foreach (var from in c.EnvFrom ?? [])
-                {
-                    if (from.ConfigMapRef is { } cm)
-                    {
-                        Assert.Contains(cm.Name, configMaps);
+                        references.Add((d.Metadata.Name, secretRef.Name, secretRef.Key, secretRef.Optional == true));
                     }
                 }
             }
         }
         foreach (var auth in objects.OfType<CustomResource>().Where(r => r.Kind == "TriggerAuthentication"))
         {
-            var refs = (System.Collections.IEnumerable)auth.Spec["secretTargetRef"]!;
-            foreach (Dictionary<object, object> r in refs)
+            foreach (Dictionary<object, object> r in (System.Collections.IEnumerable)auth.Spec["secretTargetRef"]!)
             {
-                Assert.True(secrets.TryGetValue((string)r["name"], out var keys) && keys.Contains((string)r["key"]), $"trigger authentication needs {r["name"]}/{r["key"]}");
+                references.Add((auth.Metadata.Name, (string)r["name"], (string)r["key"], false));
             }
         }
+        return references;
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_referenced_config_map_is_rendered(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        var configMaps = objects.OfType<V1ConfigMap>().Select(c => c.Metadata.Name).ToHashSet();
+        foreach (var from in objects.OfType<V1Deployment>().SelectMany(d => d.Spec.Template.Spec.Containers).SelectMany(c => c.EnvFrom ?? []))
+        {
+            if (from.ConfigMapRef is { } cm)
+            {
+                Assert.Contains(cm.Name, configMaps);
+            }
+        }
+    }
+
+    [Fact]
+    public void Development_renders_every_referenced_secret_with_the_key()
+    {
+        var objects = Kustomize.Render("dev-cpu");
+        var secrets = objects.OfType<V1Secret>().ToDictionary(s => s.Metadata.Name, s => (s.StringData?.Keys ?? []).Concat(s.Data?.Keys ?? []).ToHashSet());
+        foreach (var (owner, secret, key, optional) in SecretReferences(objects))
+        {
+            Assert.True(secrets.TryGetValue(secret, out var keys), $"{owner}: secret {secret} is not rendered");
+            Assert.True(keys!.Contains(key) || optional, $"{owner}: secret {secret} has no key {key}");
+        }
+    }
+
+    [Fact]
+    public void Production_ships_no_secret_and_no_placeholder_credential()
+    {
+        Assert.Empty(Kustomize.Render("prod-gpu").OfType<V1Secret>());
+        Assert.DoesNotContain("change-me", Kustomize.RenderText("prod-gpu"), StringComparison.OrdinalIgnoreCase);
+        // The placeholders exist, for development only.
+        Assert.Contains("change-me", Kustomize.RenderText("dev-cpu"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Production_reads_one_operator_made_secret_whose_every_key_is_documented()
+    {
+        var docs = File.ReadAllText(Path.Combine(Landmark.Testing.TestPaths.RepoRoot, "docs", "deployment.md"));
+        Assert.Contains("create secret generic landmark-secrets", docs, StringComparison.Ordinal);
+        var references = SecretReferences(Kustomize.Render("prod-gpu"));
+        Assert.NotEmpty(references);
+        foreach (var (owner, secret, key, optional) in references)
+        {
+            Assert.Equal("landmark-secrets", secret);
+            Assert.True(optional || docs.Contains($"--from-literal={key}=", StringComparison.Ordinal),
+                $"{owner}: key {key} of landmark-secrets is not in the documented secret command");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_service_reads_the_internal_key_for_calls_between_services(string overlay)
+    {
+        foreach (var d in Platform(overlay))
+        {
+            var env = d.Spec.Template.Spec.Containers[0].Env;
+            Assert.Contains(env, e => e.Name == "Landmark__Auth__InternalKeys__0" && e.ValueFrom?.SecretKeyRef?.Key == "internal-key-0");
+        }
+    }
+
+    [Fact]
+    public void Only_development_runs_in_the_development_environment_where_placeholders_are_accepted()
+    {
+        static string? Environment(string overlay) =>
+            Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config").Data
+                .TryGetValue("ASPNETCORE_ENVIRONMENT", out var value) ? value : null;
+        Assert.Equal("Development", Environment("dev-cpu"));
+        Assert.Null(Environment("prod-gpu"));
+        Assert.Equal("true", Kustomize.Render("prod-gpu").OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config").Data["Landmark__Auth__Required"]);
     }
 
     [Theory]

@@ -11,14 +11,17 @@ namespace Landmark.EndToEnd.Tests;
 public sealed class BadInputTests : IAsyncLifetime
 {
     private readonly TempDirectory _data = TestPaths.CreateTempDirectory("landmark-bad");
+    private readonly TempDirectory _imports = TestPaths.CreateTempDirectory("landmark-bad-imports");
     private EmbeddedPlatform _platform = null!;
 
-    public async Task InitializeAsync() => _platform = await EmbeddedPlatform.StartAsync(_data.Path);
+    public async Task InitializeAsync() =>
+        _platform = await EmbeddedPlatform.StartAsync(_data.Path, $"--Landmark:Ingest:ImportRoots:0={_imports.Path}");
 
     public async Task DisposeAsync()
     {
         await _platform.DisposeAsync();
         _data.Dispose();
+        _imports.Dispose();
     }
 
     private Task<UploadImageResponse> Upload(byte[] bytes, string name = "photo.jpg", string landmark = "1") =>
@@ -117,16 +120,16 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_landmark_ids_in_csv_are_reported_and_the_rest_is_imported()
     {
-        using var dir = TestPaths.CreateTempDirectory("landmark-csv");
-        File.WriteAllText(Path.Combine(dir.Path, "landmarks.csv"), "landmark_id,name\n1,Tower\n");
-        File.WriteAllText(Path.Combine(dir.Path, "train.csv"), "id,landmark_id\naaa111,1\nbbb222,999\n");
+        var dir = Directory.CreateDirectory(Path.Combine(_imports.Path, "csv")).FullName;
+        File.WriteAllText(Path.Combine(dir, "landmarks.csv"), "landmark_id,name\n1,Tower\n");
+        File.WriteAllText(Path.Combine(dir, "train.csv"), "id,landmark_id\naaa111,1\nbbb222,999\n");
         foreach (var (id, seed) in new[] { ("aaa111", 1), ("bbb222", 2) })
         {
-            var path = Path.Combine(dir.Path, "images", "train", id[..1], id[1..2], id[2..3], id + ".jpg");
+            var path = Path.Combine(dir, "images", "train", id[..1], id[1..2], id[2..3], id + ".jpg");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             File.WriteAllBytes(path, TestImages.Jpeg(128, 96, SKColors.Beige, seed));
         }
-        using var call = _platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = dir.Path });
+        using var call = _platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = dir });
         var updates = new List<ImportProgress>();
         await foreach (var p in call.ResponseStream.ReadAllAsync())
         {
@@ -142,7 +145,7 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task Importing_a_missing_directory_is_invalid_argument()
     {
-        using var call = _platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = Path.Combine(_data.Path, "nope") });
+        using var call = _platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = Path.Combine(_imports.Path, "nope") });
         var error = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext());
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
     }

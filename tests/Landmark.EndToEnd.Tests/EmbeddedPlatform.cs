@@ -48,7 +48,16 @@ public sealed class EmbeddedPlatform : IAsyncDisposable
             .. extraArgs,
         ];
         var app = PlatformHost.Build(args);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // A platform that fails to start (e.g. refused options) releases its data directory at once.
+            await app.DisposeAsync();
+            throw;
+        }
         var channel = GrpcChannel.ForAddress(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"),
             new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
         return new EmbeddedPlatform(app, channel, dataDirectory, port);

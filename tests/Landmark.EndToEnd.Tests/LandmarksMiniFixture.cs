@@ -18,7 +18,7 @@ public sealed class LandmarksMiniFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Platform = await EmbeddedPlatform.StartAsync(_data.Path);
+        Platform = await EmbeddedPlatform.StartAsync(_data.Path, $"--Landmark:Ingest:ImportRoots:0={DatasetPath}");
         var stopwatch = Stopwatch.StartNew();
         using var call = Platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = DatasetPath });
         ImportProgress? last = null;

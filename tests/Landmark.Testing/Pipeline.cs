@@ -9,14 +9,14 @@ public static class Pipeline
 {
     /// <summary>Polls the catalog until every id is INDEXED or REJECTED; times out with the status counts.</summary>
     public static async Task<IReadOnlyList<ImageRecord>> WaitAsync(IngestService.IngestServiceClient ingest, IReadOnlyCollection<string> ids,
-        TimeSpan timeout, string? hint = null)
+        TimeSpan timeout, string? hint = null, Grpc.Core.Metadata? headers = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             var request = new GetImagesRequest();
             request.ImageIds.AddRange(ids);
-            var records = (await ingest.GetImagesAsync(request)).Records;
+            var records = (await ingest.GetImagesAsync(request, headers)).Records;
             if (records.Count == ids.Count && records.All(r => r.Status is ImageStatus.Indexed or ImageStatus.Rejected))
             {
                 return records;

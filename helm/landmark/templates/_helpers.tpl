@@ -79,4 +79,12 @@ capabilities:
       key: api-key-{{ $i }}
       optional: true
 {{- end }}
+{{- range $i, $_ := (default (list "") $root.Values.auth.internalKeys) }}
+- name: Landmark__Auth__InternalKeys__{{ $i }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "landmark.secretName" $root) $root.Values.auth.existingSecret }}
+      key: internal-key-{{ $i }}
+      optional: true
+{{- end }}
 {{- end -}}
