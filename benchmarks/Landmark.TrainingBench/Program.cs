@@ -25,6 +25,14 @@ var options = new TrainingOptions
         ? new BackboneOptions { Widths = [32, 64, 128, 256], Depths = [1, 1, 1, 1], StemWidth = 24 }
         : new BackboneOptions { Pretrained = PretrainedBackbone.ImageNetResNet18, FrozenStages = Arg("--frozen", defaults.Backbone.FrozenStages) },
 };
+if (args.Contains("--light"))
+{
+    options.Augmentation = AugmentationKind.Light;
+}
+if (args.Contains("--arcface"))
+{
+    options.Head = HeadKind.ArcFace;
+}
 if (Array.IndexOf(args, "--lr") is var lrIndex and >= 0)
 {
     options.LearningRate = double.Parse(args[lrIndex + 1], CultureInfo.InvariantCulture);
@@ -45,10 +53,18 @@ var loadSize = (int)(options.ImageSize * 1.15);
 var stopwatch = Stopwatch.StartNew();
 var samples = dataset.Train.AsParallel().AsOrdered()
     .Select(i => new TrainingSample(pipeline.ToTensor(File.ReadAllBytes(i.Path), loadSize), loadSize, classIndex[i.LandmarkId!])).ToList();
+var trainClasses = classes.Count;
+if (args.Contains("--nonlandmark-class"))
+{
+    // The non-landmark gallery as one more class: the embedding learns to keep distractors apart from landmarks.
+    samples.AddRange(dataset.NonLandmarks.AsParallel().AsOrdered()
+        .Select(i => new TrainingSample(pipeline.ToTensor(File.ReadAllBytes(i.Path), loadSize), loadSize, classes.Count)));
+    trainClasses++;
+}
 Console.WriteLine($"loaded {samples.Count} training images in {stopwatch.Elapsed.TotalSeconds:F1}s");
 
 stopwatch.Restart();
-var network = new MetricLearningTrainer(options).Train(samples, classes.Count,
+var network = new MetricLearningTrainer(options).Train(samples, trainClasses,
     r => Console.WriteLine($"epoch {r.Epoch}: loss {r.Loss:F3} train-acc {r.Accuracy:F3} {r.ImagesPerSecond:F1} images/s lr {r.LearningRate:G3}"));
 var trainSeconds = stopwatch.Elapsed.TotalSeconds;
 Console.WriteLine($"trained {options.Epochs} epochs in {trainSeconds:F0}s ({samples.Count * options.Epochs / trainSeconds:F1} images/s)");

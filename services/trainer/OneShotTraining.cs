@@ -17,6 +17,9 @@ public sealed class OneShotTrainingOptions
 
     /// <summary>Roll the trained model out (make it live) when training ends.</summary>
     public bool Publish { get; set; } = true;
+
+    /// <summary>Publish even when the model scores below the live one on the job's held-out set.</summary>
+    public bool ForcePublish { get; set; }
 }
 
 /// <summary>
@@ -49,7 +52,7 @@ public static class OneShotTraining
         TrainingJobRecord job;
         using (subscription)
         {
-            job = await runner.SubmitAsync(new TrainingJobRecord { JobId = jobId, Options = training, Publish = options.Publish, Owner = TrainingJobRecord.OwnerPrefix + jobId },
+            job = await runner.SubmitAsync(new TrainingJobRecord { JobId = jobId, Options = training, Publish = options.Publish, ForcePublish = options.ForcePublish, Owner = TrainingJobRecord.OwnerPrefix + jobId },
                 lifetime.ApplicationStopping, runHere: true);
             logger.LogInformation("Training job {JobId}: {State}", jobId, job.State);
             try

@@ -317,7 +317,12 @@ public sealed class TrainingJobRunner(
             if (await registry.GetLiveVersionAsync(ct) is { } liveVersion)
             {
                 var (liveOnnx, liveManifest) = await registry.LoadAsync(liveVersion, ct);
-                live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: false, threads, ct);
+                // Calibrated the same way, so the gate compares each model at its best settings on this set.
+                live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: true, threads, ct);
+                if (live.Calibration is { } liveCalibration && liveCalibration.BestGap > live.Gap)
+                {
+                    live = live with { Gap = liveCalibration.BestGap };
+                }
                 metrics["holdout_gap_live"] = live.Gap;
             }
         }

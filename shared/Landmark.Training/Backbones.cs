@@ -41,9 +41,10 @@ public sealed class BackboneOptions
     public string Pretrained { get; set; } = "none";
 
     /// <summary>Pretrained backbones: leading stages that are not trained (0 = none; 1 = the stem; 2 = the stem and the
-    /// first stage; …).</summary>
+    /// first stage; …). The default 4 trains only ResNet-18's last stage: measured on landmarks-mini `val` (3 epochs,
+    /// light augmentation) GAP 0.9998 against 0.955 with two stages frozen and 0.985 for the pretrained model untouched.</summary>
     [Range(0, 16)]
-    public int FrozenStages { get; set; } = 2;
+    public int FrozenStages { get; set; } = 4;
 
     /// <summary>Pretrained backbones: keep the batch norms' ImageNet statistics (eval-mode batch norm) while fine-tuning.</summary>
     public bool FreezeBatchNorm { get; set; } = true;

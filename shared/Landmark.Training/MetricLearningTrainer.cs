@@ -400,8 +400,10 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
         for (var i = 0; i < picked.Length; i++)
         {
             var n = picked[i].Size;
-            var area = 0.45 + (random.NextDouble() * 0.55);
-            var aspect = Math.Exp(Math.Log(3.0 / 4) + (random.NextDouble() * (Math.Log(4.0 / 3) - Math.Log(3.0 / 4))));
+            var light = Options.Augmentation == AugmentationKind.Light;
+            var area = light ? 0.7 + (random.NextDouble() * 0.3) : 0.45 + (random.NextDouble() * 0.55);
+            var (low, high) = light ? (0.9, 1 / 0.9) : (3.0 / 4, 4.0 / 3);
+            var aspect = Math.Exp(Math.Log(low) + (random.NextDouble() * (Math.Log(high) - Math.Log(low))));
             var cw = Math.Clamp((int)Math.Round(n * Math.Sqrt(area * aspect)), 8, n);
             var ch = Math.Clamp((int)Math.Round(n * Math.Sqrt(area / aspect)), 8, n);
             var x0 = random.Next(n - cw + 1);
@@ -414,7 +416,12 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             {
                 gains[c] = 0.9f + (float)(random.NextDouble() * 0.2);
             }
-            var cut = random.NextDouble() < 0.5 ? size / 4 : 0;
+            var cut = random.NextDouble() < 0.5 && !light ? size / 4 : 0;
+            if (light)
+            {
+                (brightness, contrast) = (0f, 1f);
+                Array.Fill(gains, 1f);
+            }
             var cx = random.Next(size);
             var cy = random.Next(size);
             plans[i] = new AugmentPlan(cw, ch, x0, y0, flip, brightness, contrast, gains, cut, cx, cy);
@@ -428,14 +435,24 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             var dst = output.AsSpan(i * 3 * plane, 3 * plane);
             for (var c = 0; c < 3; c++)
             {
+                var source = sample.Pixels.AsSpan(c * n * n, n * n);
                 for (var y = 0; y < size; y++)
                 {
-                    var sy = plan.Y0 + (int)((y + 0.5) * plan.Ch / size);
+                    // Bilinear resampling of the crop (nearest-neighbour aliasing is a domain shift for pretrained nets).
+                    var fy = Math.Clamp(plan.Y0 + ((y + 0.5) * plan.Ch / size) - 0.5, 0, n - 1);
+                    var y0 = (int)fy;
+                    var y1 = Math.Min(y0 + 1, n - 1);
+                    var wy = (float)(fy - y0);
                     for (var x = 0; x < size; x++)
                     {
                         var xx = plan.Flip ? size - 1 - x : x;
-                        var sx = plan.X0 + (int)((xx + 0.5) * plan.Cw / size);
-                        var v = sample.Pixels[(c * n * n) + (Math.Min(sy, n - 1) * n) + Math.Min(sx, n - 1)];
+                        var fx = Math.Clamp(plan.X0 + ((xx + 0.5) * plan.Cw / size) - 0.5, 0, n - 1);
+                        var x0 = (int)fx;
+                        var x1 = Math.Min(x0 + 1, n - 1);
+                        var wx = (float)(fx - x0);
+                        var top = (source[(y0 * n) + x0] * (1 - wx)) + (source[(y0 * n) + x1] * wx);
+                        var bottom = (source[(y1 * n) + x0] * (1 - wx)) + (source[(y1 * n) + x1] * wx);
+                        var v = (top * (1 - wy)) + (bottom * wy);
                         v = ((v - 0.5f) * plan.Contrast) + 0.5f + plan.Brightness;
                         v *= plan.Gains[c];
                         if (plan.Cut > 0 && Math.Abs(x - plan.Cx) < plan.Cut / 2 && Math.Abs(y - plan.Cy) < plan.Cut / 2)

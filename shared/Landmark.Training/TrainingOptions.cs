@@ -3,6 +3,15 @@ using Landmark.Onnx;
 
 namespace Landmark.Training;
 
+/// <summary>How training images are varied: <c>Strong</c> (random resized crop of 45–100% of the area, flip, colour
+/// jitter, cut-out: for training from scratch) or <c>Light</c> (crop of 70–100%, flip: for fine-tuning a pretrained
+/// network, whose features strong jitter pushes away from what they were trained on).</summary>
+public enum AugmentationKind
+{
+    Strong,
+    Light,
+}
+
 public enum OptimizerKind
 {
     AdamW,
@@ -14,7 +23,7 @@ public sealed class TrainingOptions
 {
     public const string SectionName = "Landmark:Training";
 
-    /// <summary>Default: fine-tune the ImageNet ResNet-18 (stem and first stage frozen, batch-norm statistics kept).</summary>
+    /// <summary>Default: fine-tune the ImageNet ResNet-18 (all but its last stage frozen, batch-norm statistics kept).</summary>
     public BackboneOptions Backbone { get; set; } = new() { Pretrained = PretrainedBackbone.ImageNetResNet18 };
 
     [Range(8, 4096)]
@@ -41,7 +50,7 @@ public sealed class TrainingOptions
     public int BatchSize { get; set; } = 32;
 
     [Range(1, 10_000)]
-    public int Epochs { get; set; } = 6;
+    public int Epochs { get; set; } = 3;
 
     [Range(0, 100)]
     public int WarmupEpochs { get; set; } = 1;
@@ -53,6 +62,8 @@ public sealed class TrainingOptions
 
     [Range(0.0, 1.0)]
     public double WeightDecay { get; set; } = 1e-4;
+
+    public AugmentationKind Augmentation { get; set; } = AugmentationKind.Light;
 
     /// <summary>Sample classes uniformly (long-tail friendly) instead of images uniformly.</summary>
     public bool ClassBalanced { get; set; } = true;

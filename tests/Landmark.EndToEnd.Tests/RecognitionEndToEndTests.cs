@@ -12,8 +12,9 @@ namespace Landmark.EndToEnd.Tests;
 [Collection(LandmarksMiniCollection.Name)]
 public sealed class RecognitionEndToEndTests(LandmarksMiniFixture fixture, ITestOutputHelper output)
 {
-    /// <summary>Chance level for 12 landmarks with 96 non-landmark queries is a GAP of about 0.03.</summary>
-    private const double MinimumGap = 0.15;
+    /// <summary>Out of the box (the pretrained ImageNet ResNet-18, no training) the platform must reach GAP 0.92 on
+    /// `val` (measured 0.985); chance level for 12 landmarks with 96 non-landmark queries is about 0.03.</summary>
+    private const double MinimumGap = 0.92;
 
     [Fact]
     public void Importing_landmarks_mini_indexes_every_train_and_non_landmark_photo()
@@ -62,7 +63,7 @@ public sealed class RecognitionEndToEndTests(LandmarksMiniFixture fixture, ITest
         Assert.Equal(164, outcomes);
         Assert.Equal(68, result.LandmarkQueries);
         Assert.Equal(0, result.Errors);
-        Assert.True(result.Gap > MinimumGap, $"GAP {result.Gap:F4} is not clearly above chance");
+        Assert.True(result.Gap > MinimumGap, $"GAP {result.Gap:F4} is below the out-of-the-box target {MinimumGap}");
     }
 
     [Fact]
