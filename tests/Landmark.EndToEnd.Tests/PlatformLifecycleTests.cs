@@ -75,7 +75,8 @@ public sealed class PlatformLifecycleTests
         while (DateTime.UtcNow < deadline);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, status);
         var models = await platform.Models.ListModelsAsync(new ListModelsRequest());
-        Assert.Contains(models.Models, m => m.Live && m.Kind.StartsWith("baseline", StringComparison.Ordinal));
+        // A fresh platform starts with the pretrained ImageNet ResNet-18.
+        Assert.Contains(models.Models, m => m.Live && m.Kind == "pretrained" && m.Version.StartsWith("imagenet-resnet18-gem3-224-", StringComparison.Ordinal));
     }
 
     [Fact]

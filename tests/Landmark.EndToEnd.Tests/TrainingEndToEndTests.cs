@@ -95,17 +95,23 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         output.WriteLine($"calibration: GAP {model.Metrics["calibration_gap_default"]:F4} → {model.Metrics["calibration_gap"]:F4}; settings " +
             string.Join(", ", model.ScorerSettings.Select(kv => $"{kv.Key}={kv.Value}")));
 
-        // The publish gate: a three-epoch model from scratch scores below the live ImageNet ResNet-18 on the job's held-out
-        // set, so it is registered but not rolled out, and the job says why.
-        Assert.True(model.Metrics["holdout_gap"] < model.Metrics["holdout_gap_live"],
-            $"held-out GAP {model.Metrics["holdout_gap"]} vs live {model.Metrics["holdout_gap_live"]}");
-        Assert.StartsWith("not published: held-out GAP", last.PublishDecision, StringComparison.Ordinal);
+        // The publish gate compared the model with the live ImageNet ResNet-18 on the job's held-out set (6 landmark and
+        // 3 non-landmark queries here, so both may score 1.0): below it, the model is registered but not rolled out and
+        // the job says why — then it is published by hand, as the message suggests; at or above it, it rolls out itself.
         output.WriteLine(last.PublishDecision);
-        Assert.Equal(baseline, (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version);
-        Assert.NotEqual(model.Version, (await platform.Models.GetRolloutAsync(new GetRolloutRequest())).Version);
+        Assert.Contains("holdout_gap_live", model.Metrics.Keys);
+        if (model.Metrics["holdout_gap"] < model.Metrics["holdout_gap_live"])
+        {
+            Assert.StartsWith("not published: held-out GAP", last.PublishDecision, StringComparison.Ordinal);
+            Assert.Equal(baseline, (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version);
+            Assert.NotEqual(model.Version, (await platform.Models.GetRolloutAsync(new GetRolloutRequest())).Version);
+            await platform.Models.PublishModelAsync(new PublishModelRequest { Version = model.Version });
+        }
+        else
+        {
+            Assert.StartsWith("published: held-out GAP", last.PublishDecision, StringComparison.Ordinal);
+        }
 
-        // Published by hand (what the gate's message suggests): once the gallery is re-embedded, the trained model answers.
-        await platform.Models.PublishModelAsync(new PublishModelRequest { Version = model.Version });
         var deadline = DateTime.UtcNow + Timeout;
         RolloutStatus rollout;
         while ((rollout = await platform.Models.GetRolloutAsync(new GetRolloutRequest())) is not { State: "live" } || rollout.Version != model.Version)
