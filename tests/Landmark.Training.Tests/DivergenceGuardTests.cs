@@ -8,30 +8,8 @@ namespace Landmark.Training.Tests;
 /// skipped, and a run that keeps producing them fails with the step and the cause.</summary>
 public class DivergenceGuardTests
 {
-    private static List<TrainingSample> Samples(int count, int classes, int size, int seed, Func<int, bool> poisoned)
-    {
-        var random = new Random(seed);
-        var samples = new List<TrainingSample>();
-        for (var n = 0; n < count; n++)
-        {
-            var label = n % classes;
-            var pixels = new float[3 * size * size];
-            for (var i = 0; i < pixels.Length; i++)
-            {
-                pixels[i] = (float)random.NextDouble() * 0.3f;
-            }
-            for (var i = 0; i < size * size; i++)
-            {
-                pixels[(label * size * size) + i] += 0.6f;
-            }
-            if (poisoned(n))
-            {
-                Array.Fill(pixels, float.NaN);
-            }
-            samples.Add(new TrainingSample(pixels, size, label));
-        }
-        return samples;
-    }
+    private static List<TrainingSample> Samples(int count, int classes, int size, int seed, Func<int, bool> poisoned) =>
+        ColourCodedSamples.Create(count, classes, size, seed, poisoned);
 
     private static TrainingOptions Options(int epochs) => new()
     {

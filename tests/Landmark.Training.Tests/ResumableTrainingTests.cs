@@ -6,26 +6,8 @@ namespace Landmark.Training.Tests;
 
 public class ResumableTrainingTests
 {
-    private static List<TrainingSample> ColourCodedSamples(int count, int classes, int size, int seed)
-    {
-        var random = new Random(seed);
-        var samples = new List<TrainingSample>();
-        for (var n = 0; n < count; n++)
-        {
-            var label = n % classes;
-            var pixels = new float[3 * size * size];
-            for (var i = 0; i < pixels.Length; i++)
-            {
-                pixels[i] = (float)random.NextDouble() * 0.3f;
-            }
-            for (var i = 0; i < size * size; i++)
-            {
-                pixels[(label * size * size) + i] += 0.6f;
-            }
-            samples.Add(new TrainingSample(pixels, size, label));
-        }
-        return samples;
-    }
+    private static List<TrainingSample> ColourCodedSamples(int count, int classes, int size, int seed) =>
+        Tests.ColourCodedSamples.Create(count, classes, size, seed);
 
     private static TrainingOptions SmallOptions(OptimizerKind optimizer) => new()
     {
