@@ -55,6 +55,10 @@ public sealed class ProcessCluster : IAsyncDisposable
         string[] common =
         [
             "--Landmark:Hosting:ListenOnAnyAddress=false",
+            // These tests are about messages and storage surviving faults, not about the model: the training-free
+            // baseline keeps the two cores free for the broker's and the services' recovery (the pretrained ResNet-18
+            // saturated them while RabbitMQ restarted).
+            "--Landmark:Embedder:DefaultModel=baseline",
             "--Landmark:Messaging:Transport=RabbitMq",
             $"--Landmark:Messaging:RabbitMq:Host={Broker.Host}",
             string.Create(CultureInfo.InvariantCulture, $"--Landmark:Messaging:RabbitMq:Port={Broker.Port}"),
