@@ -80,7 +80,8 @@ public sealed class OnnxEmbeddingModel : IDisposable
         for (var n = 0; n < count; n++)
         {
             var e = output.AsSpan(n * Dimension, Dimension).ToArray();
-            var norm = TensorPrimitives.Norm(e);
+            // Run normalised each view already; only the sum of two views needs it again.
+            var norm = _flip ? TensorPrimitives.Norm(e) : 0;
             if (norm > 0)
             {
                 TensorPrimitives.Divide(e, norm, e);
