@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-train tune images render clean
+.PHONY: help build test run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-train tune images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ rollout: ## The model roll-out in progress (or the last one)
 bench: ## Benchmarks (not part of `make test`): import images/s and recognition latency/throughput on a fresh data dir
 	rm -rf artifacts/bench-data
 	$(CLI) benchmark --dataset $(DATASET) --split $(SPLIT) --data artifacts/bench-data
+
+bench-index: ## Vector index: embedded HNSW vs exact scan vs hnswlib (python3-hnswlib) on clustered 512-d vectors; POINTS="100000 1000000"
+	@/usr/bin/python3 -c 'import hnswlib' 2>/dev/null || echo "hnswlib peer missing: apt-get install -y python3-hnswlib"
+	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --compare $(or $(POINTS),100000)
 
 bench-train: ## Fine-tuning images/s beside PyTorch (Debian's python3-torch, same net/size/batch) and the embedder's ResNet-18 images/s
 	@command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || echo "PyTorch peer missing: apt-get install -y python3-torch python3-onnx"

@@ -6,13 +6,20 @@ using Landmark.VectorIndex;
 namespace Landmark.VectorIndex.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>--quick [points] [dimension]</c> loads an embedded index with random unit vectors and reports search
+/// Entry point. <c>--compare [points...]</c> runs <see cref="IndexComparison"/> (HNSW vs exact vs hnswlib);
+/// <c>--quick [points] [dimension]</c> loads an embedded index with random unit vectors and reports search
 /// latency with a Stopwatch (run it under <c>taskset -c 0</c> for a one-core figure); anything else goes to BenchmarkDotNet.
 /// </summary>
 public static class Program
 {
     public static async Task Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--compare")
+        {
+            var sizes = args.Skip(1).Select(int.Parse).DefaultIfEmpty(100_000).ToList();
+            await IndexComparison.RunAsync(sizes, Path.Combine("artifacts", "bench-index"));
+            return;
+        }
         if (args.Length > 0 && args[0] == "--quick")
         {
             var points = args.Length > 1 ? int.Parse(args[1]) : 100_000;

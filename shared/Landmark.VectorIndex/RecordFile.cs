@@ -18,8 +18,14 @@ internal static class RecordFile
 {
     public const byte OpUpsert = 1;
     public const byte OpDelete = 2;
+
+    /// <summary>A snapshot's first record: the generation id that ties it to the HNSW graph saved with it.</summary>
+    public const byte OpGeneration = 3;
     public const int HeaderLength = 8;
     private const int RecordPrefixLength = 8;
+
+    /// <summary>No real record is larger (a 65,536-dimensional vector with a large payload); a larger length is damage.</summary>
+    private const int MaxRecordBytes = 1 << 20;
 
     /// <summary>"LMVI" + format version 1.</summary>
     public static ReadOnlySpan<byte> Header => "LMVI\u0001\0\0\0"u8;
@@ -68,10 +74,25 @@ internal static class RecordFile
         WriteRecord(target, body.GetBuffer().AsSpan(0, (int)body.Length));
     }
 
+    /// <summary>Appends the generation record a snapshot starts with.</summary>
+    public static void WriteGeneration(Stream target, string generation)
+    {
+        using var body = new MemoryStream(48);
+        using (var writer = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(OpGeneration);
+            writer.Write(generation);
+        }
+        WriteRecord(target, body.GetBuffer().AsSpan(0, (int)body.Length));
+    }
+
     /// <summary>
-    /// Reads the records of a file in order and hands each to <paramref name="apply"/>, stopping at the first record
-    /// that is incomplete or fails its CRC (a torn write). Returns the length of the valid prefix, 0 when even the
-    /// header is incomplete. Throws <see cref="InvalidDataException"/> when the file is not in this format.
+    /// Reads the records of a file in order and hands each to <paramref name="apply"/>. A record that is incomplete or
+    /// fails its CRC at the end of the file is a torn write: it and what follows are ignored. A damaged record in the
+    /// middle (complete records follow it) is not silently dropped with everything after it: the damaged bytes are
+    /// reported, the file is copied to <c>*.corrupt-*</c> for inspection, and replay resumes at the next intact record.
+    /// Returns the length of the file up to the end of its last intact record, 0 when even the header is incomplete.
+    /// Throws <see cref="InvalidDataException"/> when the file is not in this format.
     /// </summary>
     public static long Replay(string path, Action<Operation> apply, ILogger logger)
     {
@@ -92,32 +113,29 @@ internal static class RecordFile
             throw new InvalidDataException($"'{path}' is not a vector index file of a known format version.");
         }
         long valid = HeaderLength;
-        Span<byte> prefix = stackalloc byte[RecordPrefixLength];
+        long position = HeaderLength;
         var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
-            while (length - valid >= RecordPrefixLength)
+            while (length - position >= RecordPrefixLength)
             {
-                file.ReadExactly(prefix);
-                var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(prefix);
-                var crc = BinaryPrimitives.ReadUInt32LittleEndian(prefix[4..]);
-                if (bodyLength <= 0 || bodyLength > length - valid - RecordPrefixLength)
+                if (TryReadRecord(file, position, length, ref buffer, out var bodyLength))
                 {
-                    break;
+                    apply(Decode(buffer.AsSpan(0, bodyLength)));
+                    position += RecordPrefixLength + bodyLength;
+                    valid = position;
+                    continue;
                 }
-                if (buffer.Length < bodyLength)
+                var next = FindNextRecord(file, position + 1, length, ref buffer);
+                if (next < 0)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = ArrayPool<byte>.Shared.Rent(bodyLength);
+                    break; // nothing intact follows: a torn tail
                 }
-                var body = buffer.AsSpan(0, bodyLength);
-                file.ReadExactly(body);
-                if (Crc32.HashToUInt32(body) != crc)
-                {
-                    break;
-                }
-                apply(Decode(body));
-                valid += RecordPrefixLength + bodyLength;
+                var copy = $"{path}.corrupt-{DateTime.UtcNow:yyyyMMddTHHmmssZ}";
+                File.Copy(path, copy, overwrite: true);
+                logger.LogError("{Path}: {Bytes} damaged bytes at offset {Offset} skipped (a record that fails its CRC); the intact records after them are kept. A copy of the file before repair is in {Copy}",
+                    path, next - position, position, copy);
+                position = next;
             }
         }
         finally
@@ -131,6 +149,44 @@ internal static class RecordFile
         return valid;
     }
 
+    /// <summary>Reads the record framed at <paramref name="position"/> into <paramref name="buffer"/>; false when its
+    /// length is out of range or its CRC does not match.</summary>
+    private static bool TryReadRecord(FileStream file, long position, long length, ref byte[] buffer, out int bodyLength)
+    {
+        Span<byte> prefix = stackalloc byte[RecordPrefixLength];
+        file.Position = position;
+        file.ReadExactly(prefix);
+        bodyLength = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+        var crc = BinaryPrimitives.ReadUInt32LittleEndian(prefix[4..]);
+        if (bodyLength <= 0 || bodyLength > MaxRecordBytes || bodyLength > length - position - RecordPrefixLength)
+        {
+            return false;
+        }
+        if (buffer.Length < bodyLength)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = ArrayPool<byte>.Shared.Rent(bodyLength);
+        }
+        var body = buffer.AsSpan(0, bodyLength);
+        file.ReadExactly(body);
+        return Crc32.HashToUInt32(body) == crc && IsKnownOperation(body[0]);
+    }
+
+    /// <summary>The offset of the first intact record at or after <paramref name="from"/>, or -1.</summary>
+    private static long FindNextRecord(FileStream file, long from, long length, ref byte[] buffer)
+    {
+        for (var position = from; length - position >= RecordPrefixLength; position++)
+        {
+            if (TryReadRecord(file, position, length, ref buffer, out _))
+            {
+                return position;
+            }
+        }
+        return -1;
+    }
+
+    private static bool IsKnownOperation(byte op) => op is OpUpsert or OpDelete or OpGeneration;
+
     private static Operation Decode(ReadOnlySpan<byte> body)
     {
         var reader = new SpanReader(body);
@@ -140,6 +196,8 @@ internal static class RecordFile
         {
             case OpDelete:
                 return new Operation(id, null, null);
+            case OpGeneration:
+                return new Operation(id, null, null, IsGeneration: true);
             case OpUpsert:
                 var vector = reader.ReadFloats(reader.ReadInt32());
                 var count = reader.ReadInt32();
@@ -169,8 +227,9 @@ internal static class RecordFile
         return bytes;
     }
 
-    /// <summary>A decoded record: an upsert when <see cref="Vector"/> is set, otherwise a delete.</summary>
-    public readonly record struct Operation(string Id, float[]? Vector, Dictionary<string, string>? Payload);
+    /// <summary>A decoded record: an upsert when <see cref="Vector"/> is set, a snapshot's generation (in <see cref="Id"/>)
+    /// when <see cref="IsGeneration"/>, otherwise a delete.</summary>
+    public readonly record struct Operation(string Id, float[]? Vector, Dictionary<string, string>? Payload, bool IsGeneration = false);
 
     private ref struct SpanReader(ReadOnlySpan<byte> data)
     {

@@ -7,7 +7,10 @@ namespace Landmark.VectorIndex;
 
 /// <summary>
 /// One collection of <see cref="EmbeddedVectorIndex"/>: unit vectors in one contiguous buffer (row per point), ids and
-/// payloads beside it, and on disk a snapshot plus a write-ahead log (<see cref="RecordFile"/>).
+/// payloads beside it, and on disk a snapshot plus a write-ahead log (<see cref="RecordFile"/>). Unless the search mode is
+/// exact, an HNSW graph (<see cref="HnswGraph"/>) indexes the same points by a stable key per point; its candidates are
+/// re-scored against the float32 vectors. The graph is saved with each snapshot (same generation id) and loaded with it,
+/// so opening a large collection does not rebuild it; log records after the snapshot are replayed into it.
 /// Concurrency: writers are serialised by a writer gate and do their slow work (log append + fsync, compaction)
 /// outside the reader-writer lock, taking its write lock only to apply changes in memory, in short chunks; so searches
 /// never wait for a disk flush or a long batch.
@@ -17,6 +20,12 @@ internal sealed class VectorCollection : IDisposable
     public const string MetaFile = "collection.json";
     public const string SnapshotFile = "snapshot.bin";
     public const string LogFile = "wal.bin";
+    public const string GraphKeysFile = "hnsw.keys";
+    private const string GraphFilePrefix = "hnsw-";
+    private const string GraphFileSuffix = ".usearch";
+
+    /// <summary>Inserts into the graph run in parallel from this many points on.</summary>
+    private const int ParallelGraphInsert = 64;
 
     /// <summary>Points applied per write-lock hold (bounds how long a search can wait behind an upsert).</summary>
     private const int ApplyChunk = 1024;
@@ -27,6 +36,7 @@ internal sealed class VectorCollection : IDisposable
     private readonly string _dir;
     private readonly ILogger _logger;
     private readonly long _compactionThreshold;
+    private readonly EmbeddedIndexOptions _options;
     private readonly object _writeGate = new();
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
 
@@ -34,22 +44,28 @@ internal sealed class VectorCollection : IDisposable
     private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
     private readonly List<string> _ids = [];
     private readonly List<IReadOnlyDictionary<string, string>> _payloads = [];
+    private readonly List<ulong> _keys = [];
+    private readonly Dictionary<ulong, int> _slotOfKey = [];
     private float[] _vectors;
     private long _version;
+    private ulong _nextKey;
+    private string? _generation;
+    private HnswGraph? _graph;
 
-    /// <summary>Recent payload-filter masks (one bool per slot), valid while <see cref="_version"/> is unchanged.</summary>
-    private readonly Dictionary<string, (long Version, bool[] Mask)> _filterMasks = new(StringComparer.Ordinal);
+    /// <summary>Recent payload-filter masks (one bool per slot) with their match counts, valid while <see cref="_version"/> is unchanged.</summary>
+    private readonly Dictionary<string, (long Version, bool[] Mask, int Matches)> _filterMasks = new(StringComparer.Ordinal);
 
     private FileStream? _log;
     private long _snapshotBytes;
     private bool _disposed;
 
-    private VectorCollection(string dir, string name, int dimension, long compactionThreshold, ILogger logger)
+    private VectorCollection(string dir, string name, int dimension, EmbeddedIndexOptions options, ILogger logger)
     {
         _dir = dir;
         Name = name;
         Dimension = dimension;
-        _compactionThreshold = compactionThreshold;
+        _options = options;
+        _compactionThreshold = options.CompactionThresholdBytes;
         _logger = logger;
         _vectors = new float[dimension * 64];
     }
@@ -77,13 +93,56 @@ internal sealed class VectorCollection : IDisposable
 
     public static bool Exists(string dir) => File.Exists(Path.Combine(dir, MetaFile));
 
+    /// <summary>True when an HNSW graph is kept for this collection.</summary>
+    public bool HasGraph => _graph is not null;
+
+    public EmbeddedCollectionInfo Describe()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return new EmbeddedCollectionInfo(_ids.Count, Dimension, UseGraph(null), _graph?.MemoryBytes ?? 0, (long)_ids.Count * Dimension * sizeof(float));
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Where the graph came from when the collection was opened or created.</summary>
+    public GraphSource GraphSource { get; private set; }
+
+    /// <summary>True when an unfiltered search now goes to the graph (search mode and collection size).</summary>
+    public bool SearchesGraph
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return UseGraph(null);
+            }
+            finally
+            {
+                _lock.ExitReadLock();
+            }
+        }
+    }
+
     /// <summary>Creates an empty collection in <paramref name="dir"/> (files left there by an earlier collection are removed).</summary>
-    public static VectorCollection Create(string dir, string name, int dimension, long compactionThreshold, ILogger logger)
+    public static VectorCollection Create(string dir, string name, int dimension, EmbeddedIndexOptions options, ILogger logger)
     {
         Directory.CreateDirectory(dir);
         File.Delete(Path.Combine(dir, SnapshotFile));
         File.Delete(Path.Combine(dir, LogFile));
-        var collection = new VectorCollection(dir, name, dimension, compactionThreshold, logger);
+        DeleteGraphFiles(dir, keep: null);
+        var collection = new VectorCollection(dir, name, dimension, options, logger);
+        if (options.Search != EmbeddedSearchMode.Exact)
+        {
+            collection._graph = HnswGraph.Create(dimension, options.Hnsw);
+            collection._graph.Reserve(1024);
+            collection.GraphSource = GraphSource.Created;
+        }
         collection._log = OpenLog(Path.Combine(dir, LogFile), validLength: 0);
         // The metadata file is written last: it is what makes the directory a collection.
         AtomicFile.Write(Path.Combine(dir, MetaFile), stream => JsonSerializer.Serialize(stream, new Meta(dimension)));
@@ -92,7 +151,7 @@ internal sealed class VectorCollection : IDisposable
     }
 
     /// <summary>Loads the snapshot, replays the log (a torn last record is dropped and cut off) and opens the log for appending.</summary>
-    public static VectorCollection Open(string dir, string name, long compactionThreshold, ILogger logger)
+    public static VectorCollection Open(string dir, string name, EmbeddedIndexOptions options, ILogger logger)
     {
         Meta meta;
         using (var stream = File.OpenRead(Path.Combine(dir, MetaFile)))
@@ -101,11 +160,15 @@ internal sealed class VectorCollection : IDisposable
                 ? m
                 : throw new InvalidDataException($"Unreadable collection metadata in '{dir}'.");
         }
-        var collection = new VectorCollection(dir, name, meta.Dimension, compactionThreshold, logger);
+        var collection = new VectorCollection(dir, name, meta.Dimension, options, logger);
         var snapshot = Path.Combine(dir, SnapshotFile);
         if (File.Exists(snapshot))
         {
             collection._snapshotBytes = RecordFile.Replay(snapshot, collection.ApplyLoaded, logger);
+        }
+        if (options.Search != EmbeddedSearchMode.Exact)
+        {
+            collection.LoadOrBuildGraph();
         }
         var log = Path.Combine(dir, LogFile);
         var validLog = File.Exists(log) ? RecordFile.Replay(log, collection.ApplyLoaded, logger) : 0;
@@ -139,6 +202,9 @@ internal sealed class VectorCollection : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             Append(records);
+            // Into the graph first (concurrently with searches), then into the maps: a search never misses a point
+            // that was findable before this upsert, and ignores graph keys it cannot map yet.
+            var keys = InsertIntoGraph(points.Select(p => p.Id).ToList(), vectors);
             for (var start = 0; start < points.Count; start += ApplyChunk)
             {
                 var end = Math.Min(points.Count, start + ApplyChunk);
@@ -147,7 +213,7 @@ internal sealed class VectorCollection : IDisposable
                 {
                     for (var i = start; i < end; i++)
                     {
-                        ApplyUpsert(points[i].Id, vectors[i], payloads[i]);
+                        ApplyUpsert(points[i].Id, vectors[i], payloads[i], keys[i]);
                     }
                     _version++;
                 }
@@ -216,16 +282,7 @@ internal sealed class VectorCollection : IDisposable
             {
                 return _ids.Count;
             }
-            var mask = MaskFor(filter)!;
-            long count = 0;
-            foreach (var match in mask)
-            {
-                if (match)
-                {
-                    count++;
-                }
-            }
-            return count;
+            return MaskFor(filter)!.Value.Matches;
         }
         finally
         {
@@ -233,7 +290,10 @@ internal sealed class VectorCollection : IDisposable
         }
     }
 
-    /// <summary>Exact top-<paramref name="limit"/> by cosine for each query; queries are scored in groups, groups in parallel.</summary>
+    /// <summary>
+    /// Top-<paramref name="limit"/> by cosine for each query: from the HNSW graph when the search mode and the collection's
+    /// size call for it (candidates re-scored exactly), otherwise by an exact scan (queries in groups, groups in parallel).
+    /// </summary>
     public IReadOnlyList<IReadOnlyList<SearchHit>> Search(IReadOnlyList<float[]> queries, int limit, PayloadFilter? filter)
     {
         var normalized = new float[queries.Count][];
@@ -250,7 +310,20 @@ internal sealed class VectorCollection : IDisposable
         _lock.EnterReadLock();
         try
         {
-            var mask = MaskFor(filter);
+            var filtered = MaskFor(filter);
+            var mask = filtered?.Mask;
+            if (UseGraph(filtered?.Matches))
+            {
+                if (queries.Count == 1)
+                {
+                    results[0] = SearchGraph(normalized[0], limit, mask);
+                }
+                else
+                {
+                    Parallel.For(0, queries.Count, i => results[i] = SearchGraph(normalized[i], limit, mask));
+                }
+                return results;
+            }
             var groups = (queries.Count + QueryGroup - 1) / QueryGroup;
             if (groups == 1)
             {
@@ -296,6 +369,8 @@ internal sealed class VectorCollection : IDisposable
             _log?.Dispose();
         }
         _lock.EnterWriteLock();
+        _graph?.Dispose();
+        _graph = null;
         _lock.ExitWriteLock();
         _lock.Dispose();
     }
@@ -334,7 +409,7 @@ internal sealed class VectorCollection : IDisposable
     /// Which slots match <paramref name="filter"/> (null: no filter). Caller holds the read lock. Masks are cached per
     /// filter until the next write, so repeated searches with the same filter (the usual case) skip the payload lookups.
     /// </summary>
-    private bool[]? MaskFor(PayloadFilter? filter)
+    private (bool[] Mask, int Matches)? MaskFor(PayloadFilter? filter)
     {
         if (filter is null || filter.MustEqual.Count == 0)
         {
@@ -345,13 +420,17 @@ internal sealed class VectorCollection : IDisposable
         {
             if (_filterMasks.TryGetValue(key, out var cached) && cached.Version == _version)
             {
-                return cached.Mask;
+                return (cached.Mask, cached.Matches);
             }
         }
         var mask = new bool[_ids.Count];
+        var matches = 0;
         for (var slot = 0; slot < mask.Length; slot++)
         {
-            mask[slot] = Matches(_payloads[slot], filter);
+            if (mask[slot] = Matches(_payloads[slot], filter))
+            {
+                matches++;
+            }
         }
         lock (_filterMasks)
         {
@@ -359,9 +438,9 @@ internal sealed class VectorCollection : IDisposable
             {
                 _filterMasks.Clear();
             }
-            _filterMasks[key] = (_version, mask);
+            _filterMasks[key] = (_version, mask, matches);
         }
-        return mask;
+        return (mask, matches);
     }
 
     private static bool Matches(IReadOnlyDictionary<string, string> payload, PayloadFilter filter)
@@ -376,8 +455,15 @@ internal sealed class VectorCollection : IDisposable
         return true;
     }
 
+    /// <summary>Applies a snapshot or log record while the collection is opened (single-threaded, no searches yet).
+    /// Snapshot records only fill the maps (the graph is loaded or built after the snapshot); log records also go into the graph.</summary>
     private void ApplyLoaded(RecordFile.Operation operation)
     {
+        if (operation.IsGeneration)
+        {
+            _generation = operation.Id;
+            return;
+        }
         if (operation.Vector is null)
         {
             ApplyDelete(operation.Id);
@@ -387,10 +473,11 @@ internal sealed class VectorCollection : IDisposable
         {
             throw new InvalidDataException($"Collection '{Name}': record for '{operation.Id}' has {operation.Vector.Length} dimensions, not {Dimension}.");
         }
-        ApplyUpsert(operation.Id, operation.Vector, operation.Payload!);
+        var key = _graph is null ? _nextKey++ : InsertIntoGraph([operation.Id], [operation.Vector])[0];
+        ApplyUpsert(operation.Id, operation.Vector, operation.Payload!, key);
     }
 
-    private void ApplyUpsert(string id, float[] vector, IReadOnlyDictionary<string, string> payload)
+    private void ApplyUpsert(string id, float[] vector, IReadOnlyDictionary<string, string> payload, ulong key)
     {
         if (!_slots.TryGetValue(id, out var slot))
         {
@@ -403,12 +490,21 @@ internal sealed class VectorCollection : IDisposable
             }
             _ids.Add(id);
             _payloads.Add(payload);
+            _keys.Add(key);
             _slots[id] = slot;
         }
         else
         {
             _payloads[slot] = payload;
+            var old = _keys[slot];
+            if (old != key)
+            {
+                _slotOfKey.Remove(old);
+                _graph?.Remove(old);
+                _keys[slot] = key;
+            }
         }
+        _slotOfKey[key] = slot;
         vector.CopyTo(_vectors.AsSpan(slot * Dimension, Dimension));
     }
 
@@ -418,6 +514,9 @@ internal sealed class VectorCollection : IDisposable
         {
             return;
         }
+        var key = _keys[slot];
+        _slotOfKey.Remove(key);
+        _graph?.Remove(key);
         var last = _ids.Count - 1;
         if (slot != last)
         {
@@ -425,10 +524,204 @@ internal sealed class VectorCollection : IDisposable
             _vectors.AsSpan(last * Dimension, Dimension).CopyTo(_vectors.AsSpan(slot * Dimension, Dimension));
             _ids[slot] = _ids[last];
             _payloads[slot] = _payloads[last];
+            _keys[slot] = _keys[last];
             _slots[_ids[slot]] = slot;
+            _slotOfKey[_keys[slot]] = slot;
         }
         _ids.RemoveAt(last);
         _payloads.RemoveAt(last);
+        _keys.RemoveAt(last);
+    }
+
+    /// <summary>
+    /// Gives each point its graph key and inserts those that need it (caller holds the writer gate, so the maps are
+    /// stable; searches may run). A point whose vector is unchanged keeps its key; a changed or new one gets a new key
+    /// (the old key is removed when the change is applied). Without a graph, keys are only handed out.
+    /// </summary>
+    private ulong[] InsertIntoGraph(IReadOnlyList<string> ids, float[][] vectors)
+    {
+        var keys = new ulong[ids.Count];
+        var inserts = new List<int>(ids.Count);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (_graph is not null && _slots.TryGetValue(ids[i], out var slot)
+                && _vectors.AsSpan(slot * Dimension, Dimension).SequenceEqual(vectors[i]))
+            {
+                keys[i] = _keys[slot];
+                continue;
+            }
+            keys[i] = _nextKey++;
+            inserts.Add(i);
+        }
+        if (_graph is null || inserts.Count == 0)
+        {
+            return keys;
+        }
+        var graph = _graph;
+        if (graph.Count + inserts.Count > graph.Capacity)
+        {
+            var capacity = Math.Max(graph.Capacity * 2, graph.Count + inserts.Count);
+            _lock.EnterWriteLock(); // reallocation must not run beside a search
+            try
+            {
+                graph.Reserve(capacity);
+            }
+            finally
+            {
+                _lock.ExitWriteLock();
+            }
+        }
+        if (inserts.Count < ParallelGraphInsert)
+        {
+            foreach (var i in inserts)
+            {
+                graph.Add(keys[i], vectors[i]);
+            }
+        }
+        else
+        {
+            Parallel.ForEach(inserts, i => graph.Add(keys[i], vectors[i]));
+        }
+        return keys;
+    }
+
+    /// <summary>Whether a search goes to the graph (caller holds the read lock).</summary>
+    private bool UseGraph(int? filterMatches)
+    {
+        if (_graph is null || _ids.Count == 0)
+        {
+            return false;
+        }
+        if (_options.Search == EmbeddedSearchMode.Auto && _ids.Count < _options.HnswMinimumPoints)
+        {
+            return false;
+        }
+        // A very selective filter: scanning its few matches beats walking a graph of mostly rejected points.
+        return filterMatches is not { } matches || matches >= _options.Hnsw.FilteredScanBelowFraction * _ids.Count;
+    }
+
+    /// <summary>One query through the graph: candidates (accepted by the filter mask during the walk), re-scored
+    /// against the float32 vectors, best <paramref name="limit"/> kept. Caller holds the read lock.</summary>
+    private List<SearchHit> SearchGraph(float[] query, int limit, bool[]? mask)
+    {
+        var wanted = Math.Min(_ids.Count, Math.Max(limit, limit * _options.Hnsw.Oversampling));
+        var keys = new ulong[wanted];
+        var slotOfKey = _slotOfKey;
+        Func<ulong, bool>? accept = mask is null ? null : key => slotOfKey.TryGetValue(key, out var s) && mask[s];
+        var found = _graph!.Search(query, keys, accept);
+        var candidates = new List<(float Score, int Slot)>(found);
+        for (var i = 0; i < found; i++)
+        {
+            // Keys inserted by an upsert that has not reached the maps yet are skipped.
+            if (slotOfKey.TryGetValue(keys[i], out var slot) && (mask is null || mask[slot]))
+            {
+                candidates.Add((TensorPrimitives.Dot(_vectors.AsSpan(slot * Dimension, Dimension), query), slot));
+            }
+        }
+        var hits = candidates.Select(c => new SearchHit(_ids[c.Slot], c.Score, _payloads[c.Slot])).ToList();
+        hits.Sort(static (a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : string.CompareOrdinal(a.Id, b.Id));
+        if (hits.Count > limit)
+        {
+            hits.RemoveRange(limit, hits.Count - limit);
+        }
+        return hits;
+    }
+
+    /// <summary>
+    /// At open, after the snapshot: loads the graph saved with it when its generation and size match, otherwise builds
+    /// one from the vectors (first use of HNSW on an existing collection, or a crash between saving a graph and its snapshot).
+    /// </summary>
+    private void LoadOrBuildGraph()
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var saved = _generation is null ? null : ReadGraphKeys(_dir, _generation, _ids.Count);
+        DeleteGraphFiles(_dir, keep: _generation);
+        if (saved is not null)
+        {
+            try
+            {
+                _graph = HnswGraph.Load(GraphFile(_dir, _generation!), Dimension, _options.Hnsw);
+                if (_graph.Count == _ids.Count)
+                {
+                    _slotOfKey.Clear();
+                    for (var slot = 0; slot < saved.Length; slot++)
+                    {
+                        _keys[slot] = saved[slot];
+                        _slotOfKey[saved[slot]] = slot;
+                    }
+                    _nextKey = saved.Length == 0 ? 0 : saved.Max() + 1;
+                    GraphSource = GraphSource.Loaded;
+                    _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points loaded in {Elapsed:F0} ms", Name, _ids.Count,
+                        System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    return;
+                }
+                _logger.LogWarning("Collection {Name}: the saved HNSW graph holds {GraphCount} points, the snapshot {Count}; rebuilding it", Name, _graph.Count, _ids.Count);
+            }
+            catch (Exception e) when (e is InvalidOperationException or InvalidDataException or IOException)
+            {
+                _logger.LogWarning(e, "Collection {Name}: the saved HNSW graph could not be loaded; rebuilding it", Name);
+            }
+            _graph?.Dispose();
+            _graph = null;
+        }
+        _graph = HnswGraph.Create(Dimension, _options.Hnsw);
+        _graph.Reserve(Math.Max(1024, _ids.Count));
+        var graph = _graph;
+        Parallel.For(0, _ids.Count, slot => graph.Add(_keys[slot], _vectors.AsSpan(slot * Dimension, Dimension)));
+        GraphSource = _ids.Count == 0 ? GraphSource.Created : GraphSource.Rebuilt;
+        if (_ids.Count > 0)
+        {
+            _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points built in {Elapsed:F1} s ({Library})", Name, _ids.Count,
+                System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, HnswGraph.Describe());
+        }
+    }
+
+    private static string GraphFile(string dir, string generation) => Path.Combine(dir, GraphFilePrefix + generation + GraphFileSuffix);
+
+    /// <summary>The slot-ordered keys saved with the graph of <paramref name="generation"/>, or null when the keys file is
+    /// missing, of another generation or count, or damaged.</summary>
+    private static ulong[]? ReadGraphKeys(string dir, string generation, int count)
+    {
+        var path = Path.Combine(dir, GraphKeysFile);
+        if (!File.Exists(path) || !File.Exists(GraphFile(dir, generation)))
+        {
+            return null;
+        }
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path));
+            if (reader.ReadString() != generation || reader.ReadInt32() != count)
+            {
+                return null;
+            }
+            var bytes = reader.ReadBytes(count * sizeof(ulong));
+            var crc = reader.ReadUInt32();
+            if (bytes.Length != count * sizeof(ulong) || System.IO.Hashing.Crc32.HashToUInt32(bytes) != crc)
+            {
+                return null;
+            }
+            return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(bytes).ToArray();
+        }
+        catch (EndOfStreamException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Deletes graph files other than those of <paramref name="keep"/> (left by crashes or earlier generations).</summary>
+    private static void DeleteGraphFiles(string dir, string? keep)
+    {
+        foreach (var file in Directory.EnumerateFiles(dir, GraphFilePrefix + "*" + GraphFileSuffix + "*"))
+        {
+            if (keep is null || Path.GetFileName(file) != GraphFilePrefix + keep + GraphFileSuffix)
+            {
+                File.Delete(file);
+            }
+        }
+        if (keep is null)
+        {
+            File.Delete(Path.Combine(dir, GraphKeysFile));
+        }
     }
 
     private void CheckDimension(float[] vector, string what)
@@ -471,6 +764,9 @@ internal sealed class VectorCollection : IDisposable
     /// <summary>
     /// Writes every point to a new snapshot (temp file, fsync, rename over the old one), then empties the log. A crash
     /// between the rename and the truncation only replays operations the snapshot already holds, which is harmless.
+    /// With a graph, the graph (file named by a new generation id) and its slot-ordered keys are written first and the
+    /// snapshot records that generation: a crash before the snapshot's rename leaves a generation no snapshot names, so
+    /// the graph is rebuilt rather than paired with the wrong points.
     /// Runs under the writer gate only: nothing mutates meanwhile, and searches go on.
     /// </summary>
     private void CompactCore()
@@ -478,15 +774,35 @@ internal sealed class VectorCollection : IDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var path = Path.Combine(_dir, SnapshotFile);
         var count = _ids.Count;
+        var generation = Guid.NewGuid().ToString("N");
+        if (_graph is not null)
+        {
+            _graph.Save(GraphFile(_dir, generation));
+            var keys = System.Runtime.InteropServices.MemoryMarshal.AsBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_keys)).ToArray();
+            AtomicFile.Write(Path.Combine(_dir, GraphKeysFile), stream =>
+            {
+                using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+                writer.Write(generation);
+                writer.Write(count);
+                writer.Write(keys);
+                writer.Write(System.IO.Hashing.Crc32.HashToUInt32(keys));
+            });
+        }
         AtomicFile.Write(path, stream =>
         {
             RecordFile.WriteHeader(stream);
+            RecordFile.WriteGeneration(stream, generation);
             for (var slot = 0; slot < count; slot++)
             {
                 RecordFile.WriteUpsert(stream, _ids[slot], _vectors.AsSpan(slot * Dimension, Dimension), _payloads[slot]);
             }
         });
         _snapshotBytes = new FileInfo(path).Length;
+        _generation = generation;
+        if (_graph is not null)
+        {
+            DeleteGraphFiles(_dir, keep: generation);
+        }
         _log!.SetLength(RecordFile.HeaderLength);
         _log.Seek(0, SeekOrigin.End);
         _log.Flush(flushToDisk: true);
@@ -587,3 +903,20 @@ internal sealed class VectorCollection : IDisposable
         }
     }
 }
+
+/// <summary>How a collection's HNSW graph came to be.</summary>
+internal enum GraphSource
+{
+    /// <summary>No graph (exact search mode).</summary>
+    None,
+    /// <summary>Created empty with the collection.</summary>
+    Created,
+    /// <summary>Loaded from the file saved with the snapshot.</summary>
+    Loaded,
+    /// <summary>Built from the vectors at open (no matching saved graph).</summary>
+    Rebuilt,
+}
+
+/// <summary>A collection of the embedded index: points, dimension, whether searches go to the HNSW graph, and the
+/// memory held by the graph (with its own vector copy) and by the float32 vectors.</summary>
+public sealed record EmbeddedCollectionInfo(int Points, int Dimension, bool SearchesGraph, long GraphBytes, long VectorBytes);

@@ -20,6 +20,14 @@ public sealed class VectorIndexOptionsValidator : IValidateOptions<VectorIndexOp
         {
             case VectorIndexProvider.Embedded:
                 Annotations(options.Embedded, "Embedded", failures);
+                if (options.Embedded is not null)
+                {
+                    Annotations(options.Embedded.Hnsw, "Embedded:Hnsw", failures);
+                    if (!Enum.IsDefined(options.Embedded.Search))
+                    {
+                        failures.Add($"{VectorIndexOptions.SectionName}:Embedded:Search '{options.Embedded.Search}' is not one of {string.Join(", ", Enum.GetNames<EmbeddedSearchMode>())}.");
+                    }
+                }
                 break;
             case VectorIndexProvider.Qdrant:
                 Annotations(options.Qdrant, "Qdrant", failures);

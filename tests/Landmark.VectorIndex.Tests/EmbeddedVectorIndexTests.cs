@@ -5,14 +5,14 @@ using Xunit;
 namespace Landmark.VectorIndex.Tests;
 
 /// <summary>What only the embedded index has: persistence (write-ahead log, snapshot, aliases file), crash recovery and
-/// its concurrency. The shared behaviour is in <see cref="VectorIndexContract"/>.</summary>
-public sealed class EmbeddedVectorIndexTests : IDisposable
+/// its concurrency, in both search modes. The shared behaviour is in <see cref="VectorIndexContract"/>.</summary>
+public abstract class EmbeddedVectorIndexTests : IDisposable
 {
     private const string Collection = "gallery";
     private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-index");
     private EmbeddedVectorIndex _index;
 
-    public EmbeddedVectorIndexTests() => _index = Open();
+    protected EmbeddedVectorIndexTests() => _index = Open();
 
     private string CollectionDir => Path.Combine(_root.Path, Collection);
 
@@ -20,8 +20,11 @@ public sealed class EmbeddedVectorIndexTests : IDisposable
 
     private string SnapshotPath => Path.Combine(CollectionDir, VectorCollection.SnapshotFile);
 
+    /// <summary>The search mode under test: the exact scan, or the HNSW graph for every collection size.</summary>
+    protected abstract EmbeddedSearchMode Mode { get; }
+
     private EmbeddedVectorIndex Open(long compactionThresholdBytes = 16L * 1024 * 1024) =>
-        new(new EmbeddedIndexOptions { Path = _root.Path, CompactionThresholdBytes = compactionThresholdBytes });
+        new(new EmbeddedIndexOptions { Path = _root.Path, CompactionThresholdBytes = compactionThresholdBytes, Search = Mode });
 
     private void Reopen(long compactionThresholdBytes = 16L * 1024 * 1024)
     {
@@ -287,6 +290,39 @@ public sealed class EmbeddedVectorIndexTests : IDisposable
     }
 
     [Fact]
+    public async Task A_damaged_record_in_the_middle_of_the_log_loses_only_itself_and_the_log_is_kept_for_inspection()
+    {
+        await _index.EnsureCollectionAsync(Collection, 4);
+        await _index.UpsertAsync(Collection, [Point("a", [1, 0, 0, 0])]);
+        var afterA = new FileInfo(LogPath).Length;
+        await _index.UpsertAsync(Collection, [Point("b", [0, 1, 0, 0])]);
+        var afterB = new FileInfo(LogPath).Length;
+        await _index.UpsertAsync(Collection, [Point("c", [0, 0, 1, 0])]);
+        await _index.UpsertAsync(Collection, [Point("d", [0, 0, 0, 1])]);
+        _index.Dispose();
+        using (var log = new FileStream(LogPath, FileMode.Open, FileAccess.ReadWrite))
+        {
+            log.Position = (afterA + afterB) / 2; // inside b's record body
+            var b = log.ReadByte();
+            log.Position--;
+            log.WriteByte((byte)(b ^ 0x5A));
+        }
+
+        _index = Open();
+
+        Assert.Equal(3, await _index.CountAsync(Collection));
+        Assert.NotNull(await _index.GetAsync(Collection, "a"));
+        Assert.Null(await _index.GetAsync(Collection, "b"));
+        Assert.NotNull(await _index.GetAsync(Collection, "c"));
+        Assert.NotNull(await _index.GetAsync(Collection, "d"));
+        Assert.Single(Directory.GetFiles(CollectionDir, VectorCollection.LogFile + ".corrupt-*"));
+        // Writes go on after the kept records, and survive the next reopen.
+        await _index.UpsertAsync(Collection, [Point("e", [1, 1, 0, 0])]);
+        Reopen();
+        Assert.Equal(4, await _index.CountAsync(Collection));
+    }
+
+    [Fact]
     public async Task Deleting_a_collection_removes_its_directory()
     {
         await _index.EnsureCollectionAsync(Collection, 2);
@@ -304,4 +340,16 @@ public sealed class EmbeddedVectorIndexTests : IDisposable
         _index.Dispose();
         _root.Dispose();
     }
+}
+
+/// <summary>The embedded index's persistence and concurrency with exact search.</summary>
+public sealed class EmbeddedExactIndexTests : EmbeddedVectorIndexTests
+{
+    protected override EmbeddedSearchMode Mode => EmbeddedSearchMode.Exact;
+}
+
+/// <summary>The embedded index's persistence and concurrency with every search going through the HNSW graph.</summary>
+public sealed class EmbeddedHnswIndexTests : EmbeddedVectorIndexTests
+{
+    protected override EmbeddedSearchMode Mode => EmbeddedSearchMode.Hnsw;
 }

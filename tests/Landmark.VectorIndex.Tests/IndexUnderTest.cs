@@ -6,12 +6,14 @@ namespace Landmark.VectorIndex.Tests;
 
 /// <summary>
 /// One <see cref="IVectorIndex"/> implementation prepared for a test: the embedded index in a fresh temp directory
-/// (always available), or a real Qdrant at <c>QDRANT_URL</c> (available only when that variable is set). Collections
+/// searching exactly or through its HNSW graph (always available), or a real Qdrant at <c>QDRANT_URL</c> (available
+/// only when that variable is set). Collections
 /// are named with a per-test prefix and removed on dispose.
 /// </summary>
 public sealed class IndexUnderTest : IAsyncDisposable
 {
-    public const string Embedded = "embedded";
+    public const string Embedded = "embedded-exact";
+    public const string EmbeddedHnsw = "embedded-hnsw";
     public const string Qdrant = "qdrant";
     public const string QdrantUrlVariable = "QDRANT_URL";
     public const string QdrantApiKeyVariable = "QDRANT_API_KEY";
@@ -25,7 +27,11 @@ public sealed class IndexUnderTest : IAsyncDisposable
         {
             case Embedded:
                 _directory = TestPaths.CreateTempDirectory("landmark-index");
-                Index = new EmbeddedVectorIndex(_directory.Path);
+                Index = new EmbeddedVectorIndex(new EmbeddedIndexOptions { Path = _directory.Path, Search = EmbeddedSearchMode.Exact });
+                break;
+            case EmbeddedHnsw:
+                _directory = TestPaths.CreateTempDirectory("landmark-index");
+                Index = new EmbeddedVectorIndex(new EmbeddedIndexOptions { Path = _directory.Path, Search = EmbeddedSearchMode.Hnsw });
                 break;
             case Qdrant:
                 var url = QdrantUrl ?? throw new InvalidOperationException($"{QdrantUrlVariable} is not set.");
@@ -41,12 +47,13 @@ public sealed class IndexUnderTest : IAsyncDisposable
         }
     }
 
-    /// <summary>The implementations the contract runs against here: the embedded index always, Qdrant when <c>QDRANT_URL</c> is set.</summary>
+    /// <summary>The implementations the contract runs against here: the embedded index (exact scan and HNSW graph) always,
+    /// Qdrant when <c>QDRANT_URL</c> is set.</summary>
     public static TheoryData<string> Available
     {
         get
         {
-            var data = new TheoryData<string> { Embedded };
+            var data = new TheoryData<string> { Embedded, EmbeddedHnsw };
             if (QdrantUrl is not null)
             {
                 data.Add(Qdrant);
@@ -58,6 +65,9 @@ public sealed class IndexUnderTest : IAsyncDisposable
     public static string? QdrantUrl => Environment.GetEnvironmentVariable(QdrantUrlVariable) is { Length: > 0 } url ? url : null;
 
     public string Implementation { get; }
+
+    /// <summary>True when searches may miss true neighbours (an HNSW graph); exact implementations must match brute force.</summary>
+    public bool IsApproximate => Implementation == EmbeddedHnsw;
 
     public IVectorIndex Index { get; }
 

@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""The peer for `make bench-index`: hnswlib (Debian's python3-hnswlib) on the same vectors, queries and ground truth the
+.NET benchmark wrote, with the same M / ef_construction / ef, one search thread. Prints one JSON line."""
+import json
+import sys
+import time
+
+import numpy as np
+import hnswlib
+
+prefix, m, ef_construction, ef, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+meta = json.load(open(prefix + ".json"))
+n, d, k = meta["points"], meta["dimension"], meta["k"]
+data = np.fromfile(prefix + ".data.f32", dtype=np.float32).reshape(n, d)
+queries = np.fromfile(prefix + ".queries.f32", dtype=np.float32).reshape(-1, d)
+truth = np.fromfile(prefix + ".truth.i32", dtype=np.int32).reshape(len(queries), k)
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+rss_before = rss_mb()
+index = hnswlib.Index(space="cosine", dim=d)
+index.init_index(max_elements=n, ef_construction=ef_construction, M=m)
+index.set_num_threads(threads)
+started = time.perf_counter()
+index.add_items(data, np.arange(n))
+build = time.perf_counter() - started
+index_mb = rss_mb() - rss_before  # the graph with its own float32 copy of the vectors
+del data
+index.set_ef(ef)
+index.set_num_threads(1)
+for q in queries[:50]:
+    index.knn_query(q.reshape(1, -1), k=k)
+found = 0
+started = time.perf_counter()
+for i, q in enumerate(queries):
+    labels, _ = index.knn_query(q.reshape(1, -1), k=k)
+    found += len(set(labels[0].tolist()) & set(truth[i].tolist()))
+elapsed = time.perf_counter() - started
+print(json.dumps({
+    "build_seconds": build,
+    "qps": len(queries) / elapsed,
+    "recall": found / (k * len(queries)),
+    "index_mb": index_mb,
+}))

@@ -1,0 +1,315 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Cloud.Unum.USearch;
+
+namespace Landmark.VectorIndex;
+
+/// <summary>
+/// An HNSW graph over cosine similarity, held by USearch (<c>Cloud.Unum.USearch</c>'s native library) and driven
+/// through its C API, because the package's managed wrapper leaves out what an index server needs: capacity reserved
+/// once for concurrent inserts, filtered search (a predicate evaluated while the graph is walked), thread limits and
+/// search-time <c>ef</c>. Keys are the collection's stable point keys (not its slots, which move on delete).
+/// <para>Thread safety (USearch's own contract): inserts and searches may run concurrently once capacity is reserved,
+/// but each needs one of a fixed number of per-thread contexts; with none free USearch would index past its context
+/// array, so this class admits at most <see cref="Contexts"/> native calls at once. <see cref="Reserve"/>,
+/// <see cref="Remove"/>, <see cref="Save"/> and <see cref="Dispose"/> must run alone (the collection calls them under
+/// its write lock).</para>
+/// </summary>
+internal sealed unsafe partial class HnswGraph : IDisposable
+{
+    private const string Library = "usearch_c";
+
+    /// <summary>Per-thread contexts reserved in the native index; concurrent inserts and searches share them.</summary>
+    private static readonly int Contexts = Math.Max(8, Environment.ProcessorCount * 4);
+
+    private readonly SemaphoreSlim _contexts = new(Contexts, Contexts);
+    private IntPtr _index;
+
+    private HnswGraph(IntPtr index, int dimension)
+    {
+        _index = index;
+        Dimension = dimension;
+    }
+
+    public int Dimension { get; }
+
+    /// <summary>Points in the graph (removed ones excluded).</summary>
+    public long Count => (long)Call(static (IntPtr i, out IntPtr e) => usearch_size(i, out e));
+
+    /// <summary>Points the graph has room for without reallocating.</summary>
+    public long Capacity => (long)Call(static (IntPtr i, out IntPtr e) => usearch_capacity(i, out e));
+
+    /// <summary>Bytes of memory the graph and its vectors use.</summary>
+    public long MemoryBytes => (long)Call(static (IntPtr i, out IntPtr e) => usearch_memory_usage(i, out e));
+
+    /// <summary>An empty graph for <paramref name="dimension"/>-dimensional vectors.</summary>
+    public static HnswGraph Create(int dimension, HnswOptions options)
+    {
+        var init = new InitOptions
+        {
+            MetricKind = MetricKind.Cos,
+            Quantization = ToScalarKind(options.Quantization),
+            Dimensions = (UIntPtr)(ulong)dimension,
+            Connectivity = (UIntPtr)(ulong)options.M,
+            ExpansionAdd = (UIntPtr)(ulong)options.EfConstruction,
+            ExpansionSearch = (UIntPtr)(ulong)options.EfSearch,
+        };
+        var index = usearch_init(&init, out var error);
+        Check(error, "create the HNSW graph");
+        var graph = new HnswGraph(index, dimension);
+        graph.SetThreads();
+        return graph;
+    }
+
+    /// <summary>Loads a graph written by <see cref="Save"/> into memory (it can then be searched and extended).</summary>
+    public static HnswGraph Load(string path, int dimension, HnswOptions options)
+    {
+        var init = default(InitOptions);
+        var index = usearch_init(&init, out var error);
+        Check(error, "create the HNSW graph");
+        var graph = new HnswGraph(index, dimension);
+        try
+        {
+            usearch_load(index, path, out error);
+            Check(error, $"load the HNSW graph from '{Path.GetFileName(path)}'");
+            var loaded = (int)(ulong)usearch_dimensions(index, out error);
+            Check(error, "read the HNSW graph's dimension");
+            if (loaded != dimension)
+            {
+                throw new InvalidDataException($"The HNSW graph in '{Path.GetFileName(path)}' holds {loaded}-dimensional vectors, not {dimension}.");
+            }
+            usearch_change_expansion_search(index, (UIntPtr)options.EfSearch, out error);
+            Check(error, "set the HNSW search ef");
+            graph.SetThreads();
+            return graph;
+        }
+        catch
+        {
+            graph.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Makes room for <paramref name="capacity"/> points (call before inserting; not concurrently with anything).</summary>
+    public void Reserve(long capacity)
+    {
+        usearch_reserve(_index, (UIntPtr)(ulong)capacity, out var error);
+        Check(error, $"reserve room for {capacity} points in the HNSW graph");
+        SetThreads(); // usearch_reserve resets the contexts to the number of cores
+    }
+
+    /// <summary>Inserts one unit vector under <paramref name="key"/> (the key must not be in the graph).</summary>
+    public void Add(ulong key, ReadOnlySpan<float> vector)
+    {
+        _contexts.Wait();
+        try
+        {
+            fixed (float* v = vector)
+            {
+                usearch_add(_index, key, v, ScalarKind.Float32, out var error);
+                Check(error, "insert into the HNSW graph");
+            }
+        }
+        finally
+        {
+            _contexts.Release();
+        }
+    }
+
+    /// <summary>Removes a key; absent keys are ignored.</summary>
+    public void Remove(ulong key)
+    {
+        usearch_remove(_index, key, out var error);
+        Check(error, "remove from the HNSW graph");
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> nearest keys to <paramref name="query"/> (a unit vector), best first, written to
+    /// <paramref name="keys"/>; returns how many were found. With <paramref name="accept"/>, only keys it accepts are
+    /// returned, the predicate being evaluated during the graph walk (so selective filters still fill the result).
+    /// </summary>
+    public int Search(ReadOnlySpan<float> query, Span<ulong> keys, Func<ulong, bool>? accept = null)
+    {
+        var count = keys.Length;
+        Span<float> distances = count <= 256 ? stackalloc float[count] : new float[count];
+        _contexts.Wait();
+        try
+        {
+            return SearchCore(query, keys, distances, accept);
+        }
+        finally
+        {
+            _contexts.Release();
+        }
+    }
+
+    private int SearchCore(ReadOnlySpan<float> query, Span<ulong> keys, Span<float> distances, Func<ulong, bool>? accept)
+    {
+        var count = keys.Length;
+        fixed (float* q = query)
+        fixed (ulong* k = keys)
+        fixed (float* d = distances)
+        {
+            IntPtr error;
+            UIntPtr found;
+            if (accept is null)
+            {
+                found = usearch_search(_index, q, ScalarKind.Float32, (UIntPtr)count, k, d, out error);
+            }
+            else
+            {
+                var state = GCHandle.Alloc(accept);
+                try
+                {
+                    found = usearch_filtered_search(_index, q, ScalarKind.Float32, (UIntPtr)count, &AcceptKey, GCHandle.ToIntPtr(state), k, d, out error);
+                }
+                finally
+                {
+                    state.Free();
+                }
+            }
+            Check(error, "search the HNSW graph");
+            return (int)(ulong)found;
+        }
+    }
+
+    /// <summary>Writes the graph to <paramref name="path"/> and flushes it to disk.</summary>
+    public void Save(string path)
+    {
+        usearch_save(_index, path, out var error);
+        Check(error, $"save the HNSW graph to '{Path.GetFileName(path)}'");
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        file.Flush(flushToDisk: true);
+    }
+
+    public void Dispose()
+    {
+        var index = Interlocked.Exchange(ref _index, IntPtr.Zero);
+        if (index != IntPtr.Zero)
+        {
+            usearch_free(index, out _);
+            _contexts.Dispose();
+        }
+    }
+
+    /// <summary>The native library's version and the SIMD kernels it picked on this CPU, for start-up logs.</summary>
+    public static string Describe() =>
+        $"USearch {Marshal.PtrToStringAnsi(usearch_version())} ({Marshal.PtrToStringAnsi(usearch_hardware_acceleration_available())})";
+
+    private void SetThreads()
+    {
+        var threads = (UIntPtr)(ulong)Contexts;
+        usearch_change_threads_add(_index, threads, out var error);
+        Check(error, "set the HNSW insert contexts");
+        usearch_change_threads_search(_index, threads, out error);
+        Check(error, "set the HNSW search contexts");
+    }
+
+    /// <summary><c>usearch_init_options_t</c> (blittable; the package's <c>IndexOptions</c> has a managed <c>bool</c>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct InitOptions
+    {
+        public MetricKind MetricKind;
+        public IntPtr Metric;
+        public ScalarKind Quantization;
+        public UIntPtr Dimensions;
+        public UIntPtr Connectivity;
+        public UIntPtr ExpansionAdd;
+        public UIntPtr ExpansionSearch;
+        public byte Multi;
+    }
+
+    private delegate UIntPtr Getter(IntPtr index, out IntPtr error);
+
+    private UIntPtr Call(Getter getter)
+    {
+        var value = getter(_index, out var error);
+        Check(error, "read the HNSW graph's state");
+        return value;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int AcceptKey(ulong key, IntPtr state)
+    {
+        try
+        {
+            return ((Func<ulong, bool>)GCHandle.FromIntPtr(state).Target!)(key) ? 1 : 0;
+        }
+        catch
+        {
+            return 0; // an exception must not unwind through native frames
+        }
+    }
+
+    private static ScalarKind ToScalarKind(HnswQuantization quantization) => quantization switch
+    {
+        HnswQuantization.F32 => ScalarKind.Float32,
+        HnswQuantization.BF16 => ScalarKind.BFloat16,
+        HnswQuantization.F16 => ScalarKind.Float16,
+        HnswQuantization.I8 => ScalarKind.Int8,
+        _ => throw new ArgumentOutOfRangeException(nameof(quantization), quantization, null),
+    };
+
+    private static void Check(IntPtr error, string what)
+    {
+        if (error != IntPtr.Zero)
+        {
+            throw new InvalidOperationException($"Could not {what}: {Marshal.PtrToStringAnsi(error)}.");
+        }
+    }
+
+    [LibraryImport(Library)]
+    private static partial IntPtr usearch_version();
+
+    [LibraryImport(Library)]
+    private static partial IntPtr usearch_hardware_acceleration_available();
+
+    [LibraryImport(Library)]
+    private static partial IntPtr usearch_init(InitOptions* options, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_free(IntPtr index, out IntPtr error);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial void usearch_save(IntPtr index, string path, out IntPtr error);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial void usearch_load(IntPtr index, string path, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_size(IntPtr index, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_capacity(IntPtr index, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_dimensions(IntPtr index, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_memory_usage(IntPtr index, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_reserve(IntPtr index, UIntPtr capacity, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_change_expansion_search(IntPtr index, UIntPtr expansion, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_change_threads_add(IntPtr index, UIntPtr threads, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_change_threads_search(IntPtr index, UIntPtr threads, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial void usearch_add(IntPtr index, ulong key, float* vector, ScalarKind kind, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_remove(IntPtr index, ulong key, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_search(IntPtr index, float* query, ScalarKind kind, UIntPtr count, ulong* keys, float* distances, out IntPtr error);
+
+    [LibraryImport(Library)]
+    private static partial UIntPtr usearch_filtered_search(IntPtr index, float* query, ScalarKind kind, UIntPtr count,
+        delegate* unmanaged[Cdecl]<ulong, IntPtr, int> filter, IntPtr filterState, ulong* keys, float* distances, out IntPtr error);
+}
