@@ -2,16 +2,28 @@ using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
+using Landmark.Embedding;
+using Landmark.Imaging;
 using Landmark.Recognition;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Landmark.Cli;
 
 /// <summary>
-/// End-to-end throughput of the platform on a dataset: import (upload → preprocess → embed → index) in images/second,
-/// recognition latency of single requests (p50/p95) and streaming recognition throughput in images/second.
+/// End-to-end throughput of the platform on a dataset, each figure beside the bound its own parts set, measured in the
+/// same run on the same cores:
+/// <list type="bullet">
+/// <item>import (upload → preprocess → embed → index) in images/s, beside 1 / (1/preprocess + 1/embed), each stage alone;</item>
+/// <item>recognition queries/s and p50/p95/p99 at concurrency 1, 8 and 32 (unary calls) and through one stream, beside
+/// the bare ONNX Runtime forward of the live model at batch 1 and at the batcher's size, and decode + batch-1 forward.</item>
+/// </list>
+/// The reference figures need the embedded mode (the live model and the image pipeline in this process).
 /// </summary>
 public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
 {
+    private static readonly int[] Concurrencies = [1, 8, 32];
+
     public async Task RunAsync(Dataset dataset, string split, int latencySamples, CancellationToken ct)
     {
         var import = await new DatasetImporter(connection, output).ImportAsync(dataset, includeNonLandmarks: true, ct);
@@ -21,19 +33,98 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         {
             images.Add(ByteString.CopyFrom(await File.ReadAllBytesAsync(q.Path, ct)));
         }
+        var reference = connection.EmbeddedServices is { } services ? await Reference.MeasureAsync(services, dataset, images, ct) : null;
 
-        // Warm-up, then sequential latency.
-        await connection.Recognition.RecognizeAsync(new RecognizeRequest { Image = images[0] }, cancellationToken: ct);
-        var latencies = new List<double>();
-        for (var i = 0; i < Math.Min(latencySamples, images.Count); i++)
+        // Warm-up, then each concurrency level.
+        for (var i = 0; i < Math.Min(8, images.Count); i++)
         {
-            var sw = Stopwatch.StartNew();
             await connection.Recognition.RecognizeAsync(new RecognizeRequest { Image = images[i] }, cancellationToken: ct);
-            latencies.Add(sw.Elapsed.TotalMilliseconds);
         }
-        latencies.Sort();
+        var levels = new List<(int Concurrency, Run Run)>();
+        foreach (var concurrency in Concurrencies)
+        {
+            var requests = concurrency == 1 ? Math.Max(latencySamples, 1) : Math.Max(4 * latencySamples, images.Count);
+            levels.Add((concurrency, await RecognizeAtAsync(images, concurrency, requests, ct)));
+        }
+        var (answered, streamSeconds) = await StreamAsync(images, ct);
 
-        // Streaming throughput over the whole split.
+        await output.WriteLineAsync($"cores: {Environment.ProcessorCount}; gallery: {import.Indexed} indexed images; {images.Count} '{split}' queries"
+            + (reference is null ? "" : $"; live model {reference.Model} ({reference.InputSize} px), batcher size {reference.BatchSize}"));
+        await output.WriteLineAsync("(figures from a quiet machine only: other processes on the same cores lower every figure)");
+        await output.WriteLineAsync();
+        await output.WriteLineAsync("| what | platform | reference on the same cores | ratio |");
+        await output.WriteLineAsync("|---|---|---|---|");
+        if (import.Uploaded > 0)
+        {
+            var bound = reference is null ? "n/a (remote server)" : $"{reference.ImportBound:F1} images/s = 1/(1/{reference.PreprocessPerSecond:F0} preprocess + 1/{reference.BareBatchPerSecond:F0} embed)";
+            var ratio = reference is null ? "" : $"{import.ImagesPerSecond / reference.ImportBound:F2}× (target ≥ 0.7)";
+            await output.WriteLineAsync($"| import, {import.Uploaded} images end to end | {import.ImagesPerSecond:F1} images/s | {bound} | {ratio} |");
+        }
+        else
+        {
+            await output.WriteLineAsync("| import | gallery was already imported (use a fresh --data directory) | | |");
+        }
+        if (reference is not null)
+        {
+            await output.WriteLineAsync($"| bare ONNX Runtime forward, batch 1 | | {reference.BareOnePerSecond:F1} images/s ({1000 / reference.BareOnePerSecond:F1} ms) | |");
+            await output.WriteLineAsync($"| bare ONNX Runtime forward, batch {reference.BatchSize} | | {reference.BareBatchPerSecond:F1} images/s | |");
+            await output.WriteLineAsync($"| query decode to {reference.InputSize} px (one thread) | | {reference.DecodeMs:F1} ms per query | |");
+        }
+        var best = levels.Max(l => l.Run.PerSecond);
+        foreach (var (concurrency, run) in levels)
+        {
+            var against = reference is null ? "" : concurrency == 1
+                ? $"decode + batch-1 forward {reference.DecodeMs + 1000 / reference.BareOnePerSecond:F1} ms"
+                : $"best bare forward {reference.BestBarePerSecond:F1} images/s";
+            var ratio = reference is null ? "" : concurrency == 1
+                ? $"p50 {run.P50 / (reference.DecodeMs + 1000 / reference.BareOnePerSecond):F2}× (target ≤ 1.3)"
+                : $"{run.PerSecond / reference.BestBarePerSecond:F2}×";
+            await output.WriteLineAsync($"| recognize, concurrency {concurrency}, {run.Requests} calls | {run.PerSecond:F1} queries/s; p50 {run.P50:F1} / p95 {run.P95:F1} / p99 {run.P99:F1} ms{(run.Failed > 0 ? $"; {run.Failed} failed" : "")} | {against} | {ratio} |");
+        }
+        await output.WriteLineAsync($"| recognize, one stream, {answered} images | {answered / streamSeconds:F1} queries/s | {(reference is null ? "" : $"best bare forward {reference.BestBarePerSecond:F1} images/s")} | {(reference is null ? "" : $"{answered / streamSeconds / reference.BestBarePerSecond:F2}×")} |");
+        if (reference is not null)
+        {
+            var endToEnd = Math.Max(best, answered / streamSeconds);
+            await output.WriteLineAsync();
+            await output.WriteLineAsync($"recognition end to end at its best: {endToEnd:F1} queries/s = {endToEnd / reference.BestBarePerSecond:F2}× the bare forward at its best batch (target ≥ 0.6)");
+        }
+    }
+
+    private sealed record Run(int Requests, double PerSecond, double P50, double P95, double P99, int Failed);
+
+    private async Task<Run> RecognizeAtAsync(List<ByteString> images, int concurrency, int requests, CancellationToken ct)
+    {
+        var latencies = new List<double>(requests);
+        var next = -1;
+        var failed = 0;
+        var watch = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests)
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    await connection.Recognition.RecognizeAsync(new RecognizeRequest { Image = images[i % images.Count] }, cancellationToken: ct);
+                    lock (latencies)
+                    {
+                        latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode is StatusCode.ResourceExhausted or StatusCode.InvalidArgument)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            }
+        }, ct)));
+        var seconds = watch.Elapsed.TotalSeconds;
+        latencies.Sort();
+        return new Run(requests, latencies.Count / seconds, Percentile(latencies, 0.5), Percentile(latencies, 0.95), Percentile(latencies, 0.99), failed);
+    }
+
+    private async Task<(int Answered, double Seconds)> StreamAsync(List<ByteString> images, CancellationToken ct)
+    {
         var stopwatch = Stopwatch.StartNew();
         using var call = connection.Recognition.RecognizeStream(cancellationToken: ct);
         var reader = Task.Run(async () =>
@@ -51,21 +142,82 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         }
         await call.RequestStream.CompleteAsync();
         var answered = await reader;
-        var streamSeconds = stopwatch.Elapsed.TotalSeconds;
-
-        await output.WriteLineAsync($"cores: {Environment.ProcessorCount}; gallery: {import.Indexed} indexed images");
-        if (import.Uploaded > 0)
-        {
-            await output.WriteLineAsync($"import: {import.Uploaded} images in {import.Seconds:F1}s = {import.ImagesPerSecond:F1} images/s (upload, validate, decode, resize, embed, index)");
-        }
-        else
-        {
-            await output.WriteLineAsync("import: gallery was already imported (use a fresh --data directory to measure import)");
-        }
-        await output.WriteLineAsync($"recognize (one at a time): p50 {Percentile(latencies, 0.5):F1} ms, p95 {Percentile(latencies, 0.95):F1} ms over {latencies.Count} requests");
-        await output.WriteLineAsync($"recognize (stream): {answered} images in {streamSeconds:F1}s = {answered / streamSeconds:F1} images/s");
+        return (answered, stopwatch.Elapsed.TotalSeconds);
     }
 
     private static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>What the parts alone do on this machine: the live model's bare forward, query decoding, preprocessing.</summary>
+    private sealed record Reference(string Model, int InputSize, int BatchSize, double BareOnePerSecond, double BareBatchPerSecond, double DecodeMs, double PreprocessPerSecond)
+    {
+        public double BestBarePerSecond => Math.Max(BareOnePerSecond, BareBatchPerSecond);
+
+        public double ImportBound => 1 / (1 / PreprocessPerSecond + 1 / BareBatchPerSecond);
+
+        public static async Task<Reference> MeasureAsync(IServiceProvider services, Dataset dataset, List<ByteString> queries, CancellationToken ct)
+        {
+            var registry = services.GetRequiredService<ModelRegistry>();
+            var options = services.GetRequiredService<IOptions<EmbedderOptions>>().Value;
+            var imaging = services.GetRequiredService<ImagePipeline>();
+            var live = await registry.GetLiveAsync(ct) ?? throw new InvalidOperationException("no live model");
+            var (onnx, manifest) = await registry.LoadAsync(live.Version, ct);
+            using var model = new OnnxEmbeddingModel(onnx, manifest, options);
+            var size = model.InputSize;
+            var stride = 3 * size * size;
+            var batchSize = options.MaxBatchSize;
+
+            // Decode the queries once (also the decode figure), then forward them at batch 1 and at the batcher's size.
+            var tensors = new List<float[]>();
+            var decode = Stopwatch.StartNew();
+            foreach (var query in queries.Take(64))
+            {
+                try
+                {
+                    tensors.Add(imaging.ToTensor(query.Memory, size));
+                }
+                catch (ImageRejectedException)
+                {
+                }
+            }
+            var decodeMs = decode.Elapsed.TotalMilliseconds / Math.Max(1, Math.Min(64, queries.Count));
+            var batch = new float[batchSize * stride];
+            for (var i = 0; i < batchSize; i++)
+            {
+                tensors[i % tensors.Count].CopyTo(batch, i * stride);
+            }
+            model.Embed(batch.AsSpan(0, stride), 1); // warm-up
+            var one = Stopwatch.StartNew();
+            const int singles = 32;
+            for (var i = 0; i < singles; i++)
+            {
+                model.Embed(tensors[i % tensors.Count], 1);
+            }
+            var onePerSecond = singles / one.Elapsed.TotalSeconds;
+            model.Embed(batch, batchSize);
+            var many = Stopwatch.StartNew();
+            const int batches = 4;
+            for (var i = 0; i < batches; i++)
+            {
+                model.Embed(batch, batchSize);
+            }
+            var batchPerSecond = batches * batchSize / many.Elapsed.TotalSeconds;
+
+            // Preprocessing alone (validate, decode, orient, resize into the stored variants) with the cores it gets in the platform.
+            var files = dataset.Train.Take(96).Select(i => File.ReadAllBytes(i.Path)).ToList();
+            var prepare = Stopwatch.StartNew();
+            Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct }, bytes =>
+            {
+                try
+                {
+                    imaging.Prepare(bytes);
+                }
+                catch (ImageRejectedException)
+                {
+                }
+            });
+            var preprocessPerSecond = files.Count / prepare.Elapsed.TotalSeconds;
+            return new Reference(live.Version, size, batchSize, onePerSecond, batchPerSecond, decodeMs, preprocessPerSecond);
+        }
+    }
 }

@@ -53,6 +53,9 @@ public sealed class LandmarkConnection : IAsyncDisposable
 
     public string Description { get; }
 
+    /// <summary>The in-process platform's services (embedded mode), or null for a remote server.</summary>
+    public IServiceProvider? EmbeddedServices => _embedded?.Services;
+
     /// <summary>True when the platform runs inside this process (its in-memory messages end with it).</summary>
     public bool IsEmbedded => _embedded is not null;
     public IngestService.IngestServiceClient Ingest { get; }

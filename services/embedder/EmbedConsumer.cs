@@ -32,7 +32,7 @@ public sealed class EmbedConsumer(IObjectStore store, BatchingEmbedder embedder,
         var bytes = await store.GetBytesAsync(Buckets.Variants, variant.ObjectKey, ct);
         try
         {
-            var (vector, version) = await embedder.EmbedWithVersionAsync(bytes, ct);
+            var (vector, version) = await embedder.EmbedWithVersionAsync(bytes, ct, EmbedPriority.Bulk);
             await context.Publish(new ImageEmbedded(m.ImageId, m.Role, m.LandmarkId, m.FileName, m.ExternalId, version, vector), ct);
             Embedded.Add(1);
         }

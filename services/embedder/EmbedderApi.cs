@@ -44,6 +44,10 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message), new Metadata { { "rejection-code", ex.Code } });
         }
+        catch (EmbedderOverloadedException ex)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
+        }
         return response;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Landmark.Contracts.Messages;
+using Landmark.Embedding;
 using Landmark.Imaging;
 using Landmark.Storage;
 using MassTransit;
@@ -40,7 +41,7 @@ public sealed class ReembedConsumer(IObjectStore store, ModelHost models, ILogge
         string version;
         try
         {
-            (vector, version) = await embedder.EmbedWithVersionAsync(bytes, ct);
+            (vector, version) = await embedder.EmbedWithVersionAsync(bytes, ct, EmbedPriority.Bulk);
         }
         catch (ImageRejectedException error)
         {

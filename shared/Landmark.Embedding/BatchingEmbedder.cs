@@ -11,11 +11,20 @@ using Microsoft.Extensions.Options;
 namespace Landmark.Embedding;
 
 /// <summary>
-/// The serving path of the embedder: requests from any number of callers queue in a channel; one loop forms batches
-/// (up to <see cref="EmbedderOptions.MaxBatchSize"/>, or whatever arrived within <see cref="EmbedderOptions.MaxBatchDelayMs"/>),
-/// decodes them in parallel into one input buffer and runs the model once per batch. A bad image fails only its own
-/// request. <see cref="SwapModel"/> replaces the model atomically: the batch in flight finishes on the old one, which
-/// is disposed afterwards.
+/// The serving path of the embedder, a dynamic batcher in the manner of Triton's: each caller decodes its own image into
+/// a tensor of the live model's input size (at most <see cref="EmbedderOptions.DecodeParallelism"/> at once), so
+/// decoding overlaps the model's run on the previous batch; one loop forms batches (up to
+/// <see cref="EmbedderOptions.MaxBatchSize"/>, or whatever arrived within <see cref="EmbedderOptions.MaxBatchDelayMs"/>)
+/// and runs the model once per batch. A bad image fails only its own request.
+/// <list type="bullet">
+/// <item>Admission is bounded: beyond <see cref="EmbedderOptions.MaxQueuedRequests"/> requests in the embedder, a new
+/// one fails at once with <see cref="EmbedderOverloadedException"/> (gRPC <c>RESOURCE_EXHAUSTED</c>) instead of
+/// queueing behind work it would time out on.</item>
+/// <item>A request whose caller has gone (cancelled) is dropped before it is decoded and again before it is batched, so
+/// under overload the model works only for callers still waiting.</item>
+/// <item><see cref="SwapModel"/> replaces the model atomically: the batch in flight finishes on the old one, which is
+/// disposed afterwards; a tensor decoded for another input size is decoded again.</item>
+/// </list>
 /// </summary>
 public sealed class BatchingEmbedder : IAsyncDisposable
 {
@@ -23,6 +32,8 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     private static readonly Histogram<int> BatchSizes = Meter.CreateHistogram<int>("landmark.embedder.batch_size");
     private static readonly Histogram<double> BatchLatency = Meter.CreateHistogram<double>("landmark.embedder.batch_duration", "ms");
     private static readonly Counter<long> Images = Meter.CreateCounter<long>("landmark.embedder.images");
+    private static readonly Counter<long> Shed = Meter.CreateCounter<long>("landmark.embedder.rejected", description: "Requests refused because the embedder was at capacity");
+    private static readonly Counter<long> Abandoned = Meter.CreateCounter<long>("landmark.embedder.abandoned", description: "Requests dropped because their caller had gone");
 
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentQueue<OnnxEmbeddingModel> _retired = new();
@@ -31,17 +42,23 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     private readonly EmbedderOptions _options;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _decoders;
     private readonly Task _loop;
     private OnnxEmbeddingModel? _model;
     private long _batches;
+    private int _inFlight;
 
     public BatchingEmbedder(ImagePipeline imaging, IOptions<EmbedderOptions> options, ILogger<BatchingEmbedder>? logger = null)
     {
         _imaging = imaging;
         _options = options.Value;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _decoders = new SemaphoreSlim(_options.DecodeParallelism, _options.DecodeParallelism);
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>Interactive requests admitted and not yet answered.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>Manifest of the live model, or null before the first <see cref="SwapModel"/>.</summary>
     public ModelManifest? CurrentModel => Volatile.Read(ref _model)?.Manifest;
@@ -61,27 +78,74 @@ public sealed class BatchingEmbedder : IAsyncDisposable
 
     /// <summary>Embeds one encoded image. Throws <see cref="ImageRejectedException"/> for an unusable image.</summary>
     public async Task<float[]> EmbedAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default) =>
-        (await EmbedWithVersionAsync(encodedImage, cancellationToken)).Vector;
+        (await EmbedWithManifestAsync(encodedImage, cancellationToken)).Vector;
 
     /// <summary>Embeds one encoded image and says which model did it.</summary>
-    public async Task<(float[] Vector, string ModelVersion)> EmbedWithVersionAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default)
+    public async Task<(float[] Vector, string ModelVersion)> EmbedWithVersionAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default,
+        EmbedPriority priority = EmbedPriority.Interactive)
     {
-        var (vector, manifest) = await EmbedWithManifestAsync(encodedImage, cancellationToken);
+        var (vector, manifest) = await EmbedWithManifestAsync(encodedImage, cancellationToken, priority);
         return (vector, manifest.Version);
     }
 
-    /// <summary>Embeds one encoded image; the manifest of the model that did it.</summary>
-    public async Task<(float[] Vector, ModelManifest Model)> EmbedWithManifestAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Embeds one encoded image; the manifest of the model that did it. An <see cref="EmbedPriority.Interactive"/> request
+    /// throws <see cref="EmbedderOverloadedException"/> when <see cref="EmbedderOptions.MaxQueuedRequests"/> interactive
+    /// requests are already in hand; <see cref="EmbedPriority.Bulk"/> work (bounded by its consumers' concurrency) is
+    /// never refused.
+    /// </summary>
+    public async Task<(float[] Vector, ModelManifest Model)> EmbedWithManifestAsync(ReadOnlyMemory<byte> encodedImage, CancellationToken cancellationToken = default,
+        EmbedPriority priority = EmbedPriority.Interactive)
     {
-        var request = new Request(encodedImage, new TaskCompletionSource<(float[], ModelManifest)>(TaskCreationOptions.RunContinuationsAsynchronously));
-        await _requests.Writer.WriteAsync(request, cancellationToken);
-        return await request.Completion.Task.WaitAsync(cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        var interactive = priority == EmbedPriority.Interactive;
+        var admitted = interactive ? Interlocked.Increment(ref _inFlight) : 0;
+        try
+        {
+            if (admitted > _options.MaxQueuedRequests)
+            {
+                Shed.Add(1);
+                throw new EmbedderOverloadedException(admitted - 1);
+            }
+            await _firstModel.Task.WaitAsync(cancellationToken);
+            var request = new Request(encodedImage, cancellationToken, new TaskCompletionSource<(float[], ModelManifest)>(TaskCreationOptions.RunContinuationsAsynchronously));
+            await DecodeAsync(request, Volatile.Read(ref _model)!.InputSize, cancellationToken);
+            if (!_requests.Writer.TryWrite(request))
+            {
+                throw new ObjectDisposedException(nameof(BatchingEmbedder));
+            }
+            return await request.Completion.Task.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            if (interactive)
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
     }
 
-    public async Task<float[][]> EmbedManyAsync(IReadOnlyList<ReadOnlyMemory<byte>> encodedImages, CancellationToken cancellationToken = default)
+    /// <summary>Decodes the request's image into a tensor of <paramref name="size"/> on the caller's thread, with at most
+    /// <see cref="EmbedderOptions.DecodeParallelism"/> decodes at once.</summary>
+    private async Task DecodeAsync(Request request, int size, CancellationToken cancellationToken)
     {
-        var results = await Task.WhenAll(encodedImages.Select(i => EmbedWithVersionAsync(i, cancellationToken)));
-        return results.Select(r => r.Vector).ToArray();
+        await _decoders.WaitAsync(cancellationToken);
+        try
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Abandoned.Add(1);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            var tensor = new float[3 * size * size];
+            _imaging.ToTensor(request.Image, size, tensor);
+            request.Tensor = tensor;
+            request.TensorSize = size;
+        }
+        finally
+        {
+            _decoders.Release();
+        }
     }
 
     private async Task RunAsync()
@@ -158,53 +222,59 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         var model = Volatile.Read(ref _model)!;
         var size = model.InputSize;
         var stride = 3 * size * size;
-        var buffer = new float[batch.Count * stride];
-        var ok = new bool[batch.Count];
-        Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = _options.DecodeParallelism }, i =>
+        var indices = new List<int>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
         {
-            if (batch[i].Completion.Task.IsCompleted)
+            var request = batch[i];
+            if (request.CallerToken.IsCancellationRequested)
             {
-                return;
+                Abandoned.Add(1);
+                request.Completion.TrySetCanceled(request.CallerToken);
+                continue;
             }
-            try
+            if (request.TensorSize != size)
             {
-                _imaging.ToTensor(batch[i].Image, size, buffer.AsSpan(i * stride, stride));
-                ok[i] = true;
+                // Decoded for the model before a swap: decode again for this one.
+                try
+                {
+                    var tensor = new float[stride];
+                    _imaging.ToTensor(request.Image, size, tensor);
+                    request.Tensor = tensor;
+                    request.TensorSize = size;
+                }
+                catch (Exception ex)
+                {
+                    request.Completion.TrySetException(ex);
+                    continue;
+                }
             }
-            catch (Exception ex)
-            {
-                batch[i].Completion.TrySetException(ex);
-            }
-        });
-
-        var indices = Enumerable.Range(0, batch.Count).Where(i => ok[i]).ToArray();
-        if (indices.Length == 0)
+            indices.Add(i);
+        }
+        if (indices.Count == 0)
         {
             return;
         }
         try
         {
-            // Compact the decoded images to the front of the buffer.
-            for (var j = 0; j < indices.Length; j++)
+            var buffer = new float[indices.Count * stride];
+            for (var j = 0; j < indices.Count; j++)
             {
-                if (indices[j] != j)
-                {
-                    buffer.AsSpan(indices[j] * stride, stride).CopyTo(buffer.AsSpan(j * stride, stride));
-                }
+                batch[indices[j]].Tensor.AsSpan().CopyTo(buffer.AsSpan(j * stride, stride));
+                batch[indices[j]].Tensor = [];
             }
-            var vectors = model.Embed(buffer, indices.Length);
-            for (var j = 0; j < indices.Length; j++)
+            var vectors = model.Embed(buffer, indices.Count);
+            for (var j = 0; j < indices.Count; j++)
             {
                 batch[indices[j]].Completion.TrySetResult((vectors[j], model.Manifest));
             }
             Interlocked.Increment(ref _batches);
-            BatchSizes.Record(indices.Length);
-            Images.Add(indices.Length);
+            BatchSizes.Record(indices.Count);
+            Images.Add(indices.Count);
             BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "Model {Version} failed on a batch of {Count}", model.Manifest.Version, indices.Length);
+            _logger.LogError(ex, "Model {Version} failed on a batch of {Count}", model.Manifest.Version, indices.Count);
             foreach (var i in indices)
             {
                 batch[i].Completion.TrySetException(ex);
@@ -231,5 +301,32 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private sealed record Request(ReadOnlyMemory<byte> Image, TaskCompletionSource<(float[], ModelManifest)> Completion);
+    /// <summary>One caller's image, its decoded tensor (for <see cref="TensorSize"/>) and the caller's cancellation.</summary>
+    private sealed class Request(ReadOnlyMemory<byte> image, CancellationToken callerToken, TaskCompletionSource<(float[], ModelManifest)> completion)
+    {
+        public ReadOnlyMemory<byte> Image { get; } = image;
+
+        public CancellationToken CallerToken { get; } = callerToken;
+
+        public TaskCompletionSource<(float[], ModelManifest)> Completion { get; } = completion;
+
+        public float[] Tensor { get; set; } = [];
+
+        public int TensorSize { get; set; }
+    }
+}
+
+/// <summary>Who is waiting for an embedding: a caller on the line (shed under overload) or queued bulk work (never shed).</summary>
+public enum EmbedPriority
+{
+    Interactive,
+    Bulk,
+}
+
+/// <summary>The embedder has <see cref="EmbedderOptions.MaxQueuedRequests"/> requests in hand; the caller should back
+/// off and retry (served as gRPC <c>RESOURCE_EXHAUSTED</c>).</summary>
+public sealed class EmbedderOverloadedException(int waiting)
+    : Exception($"the embedder is at capacity ({waiting} requests in progress); retry with backoff")
+{
+    public int Waiting { get; } = waiting;
 }

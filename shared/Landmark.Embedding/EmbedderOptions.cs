@@ -20,7 +20,12 @@ public sealed class EmbedderOptions
     [Range(0, 256)]
     public int IntraOpThreads { get; set; }
 
-    /// <summary>Images decoded at once while a batch is formed.</summary>
+    /// <summary>Requests the embedder holds at once (decoding, queued or in a batch); beyond it new ones fail fast with
+    /// RESOURCE_EXHAUSTED. Sized to a few batches' worth: at 40 images/s, 64 requests wait at most about 1.6 s.</summary>
+    [Range(1, 100_000)]
+    public int MaxQueuedRequests { get; set; } = 64;
+
+    /// <summary>Images decoded at once (on the callers' threads, overlapping the model's run).</summary>
     [Range(1, 256)]
     public int DecodeParallelism { get; set; } = Environment.ProcessorCount;
 

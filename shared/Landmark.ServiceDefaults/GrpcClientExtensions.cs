@@ -1,4 +1,6 @@
+using System.Globalization;
 using Grpc.Core;
+using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -9,22 +11,41 @@ using Polly;
 namespace Landmark.ServiceDefaults;
 
 /// <summary>Typed gRPC clients for calls between services: address from <see cref="ServiceEndpointsOptions"/>,
-/// retries of UNAVAILABLE calls (gRPC's own retry policy, safe for streaming), a Polly circuit breaker.</summary>
+/// retries of UNAVAILABLE calls (gRPC's own retry policy, safe for streaming), a Polly circuit breaker, and client-side
+/// round-robin over every replica the address resolves to:
+/// <list type="bullet">
+/// <item><c>http://host:port</c> — one address (behind a Kubernetes ClusterIP Service, one connection lands on one pod);</item>
+/// <item><c>dns:///host:port</c> — every A/AAAA record of the name (a headless Service: one per ready pod), re-resolved
+/// every <see cref="DnsRefresh"/> and on connection failures, calls spread round-robin;</item>
+/// <item><c>static:///host1:port1,host2:port2</c> — a fixed list of replicas (hosts without Kubernetes).</item>
+/// </list></summary>
 public static class GrpcClientExtensions
 {
+    /// <summary>How often <c>dns:///</c> addresses are re-resolved, so new replicas receive calls.</summary>
+    public static readonly TimeSpan DnsRefresh = TimeSpan.FromSeconds(15);
+
     public static IHttpClientBuilder AddInternalGrpcClient<TClient>(this IServiceCollection services,
         Func<ServiceEndpointsOptions, string> address)
         where TClient : class
     {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ResolverFactory>(new DnsResolverFactory(DnsRefresh)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ResolverFactory>(new StaticResolverFactory(StaticReplicas)));
         var builder = services
             .AddGrpcClient<TClient>((sp, o) =>
                 o.Address = new Uri(address(sp.GetRequiredService<IOptions<ServiceEndpointsOptions>>().Value)))
-            .ConfigureChannel(channel =>
+            .ConfigureChannel((sp, channel) =>
             {
+                var target = new Uri(address(sp.GetRequiredService<IOptions<ServiceEndpointsOptions>>().Value));
+                if (target.Scheme is "dns" or "static")
+                {
+                    // Resolver schemes say nothing of TLS: the internal traffic is h2c, as with http:// addresses.
+                    channel.Credentials = ChannelCredentials.Insecure;
+                }
                 channel.MaxReceiveMessageSize = 64 * 1024 * 1024;
                 channel.MaxSendMessageSize = 64 * 1024 * 1024;
                 channel.ServiceConfig = new ServiceConfig
                 {
+                    LoadBalancingConfigs = { new RoundRobinConfig() },
                     MethodConfigs =
                     {
                         new MethodConfig
@@ -61,6 +82,22 @@ public static class GrpcClientExtensions
                 BreakDuration = TimeSpan.FromSeconds(5),
             }));
         return builder;
+    }
+
+    /// <summary>The replicas of a <c>static:///host1:port1,host2:port2</c> address.</summary>
+    public static IReadOnlyList<BalancerAddress> StaticReplicas(Uri address)
+    {
+        var replicas = new List<BalancerAddress>();
+        foreach (var entry in address.AbsolutePath.Trim('/').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = entry.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(entry[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                throw new FormatException($"'{entry}' in '{address}' is not host:port.");
+            }
+            replicas.Add(new BalancerAddress(entry[..colon], port));
+        }
+        return replicas.Count > 0 ? replicas : throw new FormatException($"'{address}' names no replicas (static:///host1:port1,host2:port2).");
     }
 
     /// <summary>Call options with the configured deadline.</summary>

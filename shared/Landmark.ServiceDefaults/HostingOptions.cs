@@ -23,7 +23,9 @@ public sealed class HostingOptions
     public int MaxReceiveMessageBytes { get; set; } = 64 * 1024 * 1024;
 }
 
-/// <summary>Where the other services are. Bound from <c>Landmark:Endpoints</c>; values are gRPC base URLs.</summary>
+/// <summary>Where the other services are. Bound from <c>Landmark:Endpoints</c>; values are gRPC base URLs
+/// (<c>http://host:port</c>), or resolver addresses whose every replica gets calls round-robin: <c>dns:///host:port</c>
+/// (a headless Kubernetes Service) or <c>static:///host1:port1,host2:port2</c>.</summary>
 public sealed class ServiceEndpointsOptions
 {
     public const string SectionName = "Landmark:Endpoints";
@@ -38,4 +40,30 @@ public sealed class ServiceEndpointsOptions
     /// <summary>Deadline for one internal call.</summary>
     [Range(1, 3600)]
     public int CallTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>The endpoint settings that are not a usable address.</summary>
+    public IReadOnlyList<string> InvalidAddresses()
+    {
+        var invalid = new List<string>();
+        foreach (var (name, value) in new[] { ("Ingest", Ingest), ("Preprocess", Preprocess), ("Embedder", Embedder), ("Retrieval", Retrieval), ("Scorer", Scorer), ("Trainer", Trainer) })
+        {
+            if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https" or "dns" or "static"))
+            {
+                invalid.Add(name);
+                continue;
+            }
+            if (uri.Scheme == "static")
+            {
+                try
+                {
+                    GrpcClientExtensions.StaticReplicas(uri);
+                }
+                catch (FormatException)
+                {
+                    invalid.Add(name);
+                }
+            }
+        }
+        return invalid;
+    }
 }

@@ -35,7 +35,9 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddOptions<HostingOptions>().Bind(builder.Configuration.GetSection(HostingOptions.SectionName))
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ServiceEndpointsOptions>().Bind(builder.Configuration.GetSection(ServiceEndpointsOptions.SectionName))
-            .ValidateDataAnnotations().ValidateOnStart();
+            .ValidateDataAnnotations()
+            .Validate(o => o.InvalidAddresses().Count == 0, "Landmark:Endpoints: every address must be http(s)://host:port, dns:///host:port or static:///host1:port1,host2:port2")
+            .ValidateOnStart();
         builder.Services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.TryAddSingleton<ApiKeyRing>();

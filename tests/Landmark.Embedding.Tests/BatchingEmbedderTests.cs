@@ -65,6 +65,46 @@ public sealed class BatchingEmbedderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Interactive_requests_beyond_the_queue_limit_fail_fast_while_bulk_work_is_admitted()
+    {
+        var options = Options.Create(new EmbedderOptions { MaxBatchSize = 8, MaxBatchDelayMs = 5, MaxQueuedRequests = 2 });
+        await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), options);
+        // No model yet: admitted requests wait, so the embedder is full after two.
+        var first = embedder.EmbedAsync(Photo(1));
+        var second = embedder.EmbedAsync(Photo(2));
+        Assert.Equal(2, embedder.InFlight);
+
+        var refused = await Assert.ThrowsAsync<EmbedderOverloadedException>(() => embedder.EmbedAsync(Photo(3)));
+        var bulk = embedder.EmbedWithVersionAsync(Photo(4), default, EmbedPriority.Bulk);
+        embedder.SwapModel(new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, options.Value));
+
+        Assert.Contains("capacity", refused.Message);
+        Assert.Equal(Baseline.Manifest.Dimension, (await first).Length);
+        Assert.Equal(Baseline.Manifest.Dimension, (await second).Length);
+        Assert.Equal(Baseline.Manifest.Version, (await bulk).ModelVersion);
+        Assert.Equal(0, embedder.InFlight);
+        // Room again once the earlier requests are answered.
+        Assert.Equal(Baseline.Manifest.Dimension, (await embedder.EmbedAsync(Photo(5))).Length);
+    }
+
+    [Fact]
+    public async Task A_request_whose_caller_has_gone_is_not_embedded_and_frees_its_place()
+    {
+        var options = Options.Create(new EmbedderOptions { MaxBatchSize = 8, MaxBatchDelayMs = 400, MaxQueuedRequests = 4 });
+        await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), options);
+        embedder.SwapModel(new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, options.Value));
+        using var gone = new CancellationTokenSource();
+        var kept = embedder.EmbedAsync(Photo(1));
+        var abandoned = embedder.EmbedAsync(Photo(2), gone.Token);
+        await gone.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        Assert.Equal(Baseline.Manifest.Dimension, (await kept).Length);
+        Assert.Equal(0, embedder.InFlight);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => embedder.EmbedAsync(Photo(3), gone.Token));
+    }
+
+    [Fact]
     public async Task A_bad_image_fails_only_its_own_request()
     {
         var good = _embedder.EmbedAsync(Photo(1));

@@ -22,6 +22,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     public string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(TestPaths.RepoRoot, "artifacts", "test-logs",
         "faults-" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
     private readonly Dictionary<string, ServiceProcess> _services = [];
+    private readonly List<ServiceProcess> _extraEmbedders = [];
     private GrpcChannel? _ingestChannel;
     private GrpcChannel? _retrievalChannel;
 
@@ -39,18 +40,28 @@ public sealed class ProcessCluster : IAsyncDisposable
     public RetrievalService.RetrievalServiceClient Retrieval { get; private set; } = null!;
     public ServiceProcess this[string service] => _services[service];
 
-    public static async Task<ProcessCluster> StartAsync()
+    /// <summary>The embedder replicas beyond the first (<see cref="StartAsync"/> with more than one).</summary>
+    public IReadOnlyList<ServiceProcess> ExtraEmbedders => _extraEmbedders;
+
+    /// <summary>Starts the six services; with <paramref name="embedderReplicas"/> above one, more embedder processes, and
+    /// the callers of the embedder get every replica as a <c>static:///</c> address (client-side round-robin). Each
+    /// embedder then logs the requests it serves.</summary>
+    public static async Task<ProcessCluster> StartAsync(int embedderReplicas = 1)
     {
         var broker = RabbitMqBroker.Ensure();
         var cluster = new ProcessCluster(broker, S3TestServer.Ensure(), broker.CreateVirtualHost());
-        await cluster.StartServicesAsync();
+        await cluster.StartServicesAsync(embedderReplicas);
         return cluster;
     }
 
-    private async Task StartServicesAsync()
+    private async Task StartServicesAsync(int embedderReplicas)
     {
         var ports = ServiceNames.ToDictionary(s => s, _ => TestPaths.FreeTcpPort());
+        var extraPorts = Enumerable.Range(1, embedderReplicas - 1).Select(_ => TestPaths.FreeTcpPort()).ToList();
         string Url(string s) => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ports[s]}");
+        var embedderAddress = extraPorts.Count == 0
+            ? Url("embedder")
+            : "static:///" + string.Join(",", extraPorts.Prepend(ports["embedder"]).Select(p => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{p}")));
         var prefix = "f" + Guid.NewGuid().ToString("N")[..8] + "-";
         string[] common =
         [
@@ -75,19 +86,29 @@ public sealed class ProcessCluster : IAsyncDisposable
             "--Landmark:Index:Provider=Embedded",
             $"--Landmark:Index:Embedded:Path={Path.Combine(_work.Path, "index")}",
             $"--Landmark:Endpoints:Ingest={Url("ingest")}",
-            $"--Landmark:Endpoints:Embedder={Url("embedder")}",
+            $"--Landmark:Endpoints:Embedder={embedderAddress}",
             $"--Landmark:Endpoints:Retrieval={Url("retrieval")}",
             $"--Landmark:Endpoints:Trainer={Url("trainer")}",
             "--Logging:LogLevel:Default=Warning",
         ];
+        // With replicas, each embedder logs every request it serves (ASP.NET Core's request log), which the tests count.
+        string[] embedderArgs = extraPorts.Count == 0 ? common : [.. common, "--Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics=Information"];
         foreach (var name in ServiceNames)
         {
-            _services[name] = new ServiceProcess(name, ports[name], LogDirectory, common);
+            _services[name] = new ServiceProcess(name, ports[name], LogDirectory, name == "embedder" ? embedderArgs : common);
+        }
+        for (var i = 0; i < extraPorts.Count; i++)
+        {
+            _extraEmbedders.Add(new ServiceProcess("embedder", extraPorts[i], LogDirectory, embedderArgs, instance: $"embedder-{i + 2}"));
         }
         // Storage buckets and the model registry are created by the first services; start them in dependency order.
         foreach (var name in ServiceNames)
         {
             await _services[name].StartAsync();
+        }
+        foreach (var extra in _extraEmbedders)
+        {
+            await extra.StartAsync();
         }
         _ingestChannel = GrpcChannel.ForAddress(Url("ingest"), new GrpcChannelOptions { MaxSendMessageSize = 64 << 20 });
         _retrievalChannel = GrpcChannel.ForAddress(Url("retrieval"));
@@ -121,7 +142,7 @@ public sealed class ProcessCluster : IAsyncDisposable
     {
         _ingestChannel?.Dispose();
         _retrievalChannel?.Dispose();
-        foreach (var s in _services.Values.Reverse())
+        foreach (var s in _extraEmbedders.AsEnumerable().Reverse().Concat(_services.Values.Reverse()))
         {
             await s.DisposeAsync();
         }

@@ -14,7 +14,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly string _log;
     private Process? _process;
 
-    public ServiceProcess(string service, int grpcPort, string logDirectory, IEnumerable<string> args)
+    public ServiceProcess(string service, int grpcPort, string logDirectory, IEnumerable<string> args, string? instance = null)
     {
         Service = service;
         GrpcPort = grpcPort;
@@ -26,7 +26,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             throw new FileNotFoundException($"{_dll} is not built (build the solution first).", _dll);
         }
         _args = [.. args, string.Create(CultureInfo.InvariantCulture, $"--Landmark:Hosting:GrpcPort={grpcPort}"), "--Landmark:Hosting:HttpPort=0"];
-        _log = Path.Combine(logDirectory, service + ".log");
+        _log = Path.Combine(logDirectory, (instance ?? service) + ".log");
     }
 
     public string Service { get; }
