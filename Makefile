@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-train tune images render clean
+.PHONY: help build test test-unit run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-train tune images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ build: ## Build everything (warnings are errors)
 
 test: ## Run every test (unit, integration with real RabbitMQ and S3, end-to-end); ends with "N passed, N failed"
 	build/run-tests.sh
+
+test-unit: ## The fast inner loop: unit test projects only (no servers, no end-to-end runs); ends with "N passed, N failed"
+	build/run-tests.sh --unit
 
 run: ## Run the whole platform in one process (gRPC on localhost:8080, data in $(DATA)/)
 	$(DOTNET) run --project services/platform/Landmark.Platform.csproj -c Release -- --Landmark:DataDirectory=$(abspath $(DATA))

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # run-tests.sh — runs every test project of the solution and ends with one line "N passed, N failed".
-# Integration tests start RabbitMQ and the S3 server themselves when RABBITMQ_HOST / S3_ENDPOINT are not set.
-# Usage: build/run-tests.sh [extra dotnet test arguments]
+# Usage: build/run-tests.sh [--unit] [extra dotnet test arguments]
+#   --unit   only the unit test projects (Landmark.Unit.slnf): no servers, no end-to-end runs.
+# Servers: when RABBITMQ_HOST / S3_ENDPOINT are set (.ci/run exports them) the tests use those. Otherwise this script
+# starts RabbitMQ and the S3 server (tools/*/start.sh, their default directories /tmp/landmark-rabbitmq and
+# /tmp/landmark-s3), shares them with every test project, and stops the ones it started when the run ends, also on
+# failure or Ctrl-C; servers that were already up are reused and left up. (A single `dotnet test` of an integration
+# project outside this script starts them through its fixtures and leaves them up for the next run:
+# tools/rabbitmq/stop.sh and tools/s3-server/stop.sh stop them.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+tests="Landmark.Services.sln"
+if [[ "${1:-}" == "--unit" ]]; then
+  tests="Landmark.Unit.slnf"
+  shift
+fi
 # No usage reports from test buses (the code disables them too).
 export MASSTRANSIT_USAGE_TELEMETRY=false
 results="${TEST_RESULTS_DIR:-artifacts/test-results}"
@@ -18,7 +29,32 @@ if [[ $build_rc -ne 0 ]]; then
   exit 1
 fi
 
-dotnet test Landmark.Services.sln -c "${CONFIGURATION:-Debug}" --no-build -nologo \
+if [[ "$tests" == "Landmark.Services.sln" ]]; then
+  started=()
+  stop_servers() {
+    for s in "${started[@]}"; do
+      case "$s" in
+        rabbitmq) tools/rabbitmq/stop.sh ;;
+        s3) tools/s3-server/stop.sh ;;
+      esac
+    done
+  }
+  trap stop_servers EXIT
+  if [[ -z "${RABBITMQ_HOST:-}" ]]; then
+    HOME="${HOME:-/root}" rabbitmqctl -q -n landmark-test@localhost status >/dev/null 2>&1 || started+=(rabbitmq)
+    rabbit_env=$(tools/rabbitmq/start.sh) || { echo "RabbitMQ did not start"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$rabbit_env"
+    export RABBITMQ_HOST RABBITMQ_PORT RABBITMQ_USER RABBITMQ_PASSWORD RABBITMQ_NODE
+  fi
+  if [[ -z "${S3_ENDPOINT:-}" ]]; then
+    [[ -f /tmp/landmark-s3/run/rgw.pid ]] && kill -0 "$(cat /tmp/landmark-s3/run/rgw.pid)" 2>/dev/null || started+=(s3)
+    s3_env=$(tools/s3-server/start.sh) || { echo "the S3 server did not start"; echo "0 passed, 1 failed"; exit 1; }
+    eval "$s3_env"
+    export S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_DATA_DIR
+  fi
+fi
+
+dotnet test "$tests" -c "${CONFIGURATION:-Debug}" --no-build -nologo \
   --logger "trx" --results-directory "$results" --logger "console;verbosity=normal" "$@" 2>&1 | tee "$results/console.log" \
   | grep -E --line-buffered '^\s*(Passed|Failed|Skipped) |Passed!|Failed!|error|Error Message|Assert|^\s+at .*Tests' 
 test_rc=${PIPESTATUS[0]}
@@ -35,7 +71,11 @@ for path in glob.glob(sys.argv[1] + "/*.trx"):
 print(p, f, s)
 PY
 )
-projects=$(dotnet sln Landmark.Services.sln list | grep -c 'Tests\.csproj$' || true)
+if [[ "$tests" == "Landmark.Services.sln" ]]; then
+  projects=$(dotnet sln Landmark.Services.sln list | grep -c 'Tests\.csproj$' || true)
+else
+  projects=$(grep -c 'Tests\.csproj"' "$tests" || true)
+fi
 trx=$(ls "$results"/*.trx 2>/dev/null | wc -l)
 if [[ $test_rc -ne 0 && ${failed:-0} -eq 0 ]]; then
   echo "dotnet test exited with $test_rc without a failed test (a test host crashed?); counting it as a failure"

@@ -8,6 +8,7 @@ using Landmark.Storage;
 using Landmark.Training;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Landmark.Trainer;
 
@@ -22,7 +23,9 @@ public static class TrainerModule
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddModelRegistry();
-        builder.Services.AddValidatedOptions<TrainingOptions>(builder.Configuration, TrainingOptions.SectionName)
+        // One validator for every rule (annotations of nested sections included), also used for gRPC jobs and `trainer train`.
+        builder.Services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
+        builder.Services.AddOptions<TrainingOptions>().Bind(builder.Configuration.GetSection(TrainingOptions.SectionName)).ValidateOnStart()
             .PostConfigure(options => TrainingOptionsBinder.ReplaceConfiguredArrays(options, builder.Configuration.GetSection(TrainingOptions.SectionName)));
         builder.Services.AddValidatedOptions<ScorerOptions>(builder.Configuration, ScorerOptions.SectionName);
         builder.Services.AddInternalGrpcClient<IngestService.IngestServiceClient>(e => e.Ingest);

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Grpc.Core;
@@ -155,20 +154,10 @@ public static class TrainingOptionsBinder
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"training options: {ex.Message}"));
             }
         }
-        var errors = new List<ValidationResult>();
-        Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true);
-        Validator.TryValidateObject(options.Backbone, new ValidationContext(options.Backbone), errors, validateAllProperties: true);
-        if (options.Backbone.Widths.Length != options.Backbone.Depths.Length)
+        var result = new TrainingOptionsValidator().Validate(null, options);
+        if (result.Failed)
         {
-            errors.Add(new ValidationResult("Backbone:Widths and Backbone:Depths need the same length"));
-        }
-        if (options.WarmupEpochs >= options.Epochs && options.Epochs > 1)
-        {
-            errors.Add(new ValidationResult("WarmupEpochs must be smaller than Epochs"));
-        }
-        if (errors.Count > 0)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "training options: " + string.Join("; ", errors.Select(e => e.ErrorMessage))));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "training options: " + string.Join("; ", result.Failures)));
         }
         return options;
     }

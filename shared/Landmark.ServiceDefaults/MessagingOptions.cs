@@ -17,6 +17,7 @@ public sealed class MessagingOptions
 
     public MessagingTransport Transport { get; set; } = MessagingTransport.InMemory;
 
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
     public RabbitMqOptions RabbitMq { get; set; } = new();
 
     /// <summary>Messages a consumer endpoint fetches ahead.</summary>
@@ -65,3 +66,8 @@ public sealed class RabbitMqOptions
 
     public string Password { get; set; } = "guest";
 }
+
+/// <summary>The data annotations of <see cref="MessagingOptions"/> including its <see cref="RabbitMqOptions"/> section
+/// (generated; DataAnnotations alone do not reach nested objects).</summary>
+[Microsoft.Extensions.Options.OptionsValidator]
+public sealed partial class MessagingOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<MessagingOptions>;

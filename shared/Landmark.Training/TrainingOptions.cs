@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Landmark.Onnx;
+using Microsoft.Extensions.Options;
 
 namespace Landmark.Training;
 
@@ -24,6 +25,7 @@ public sealed class TrainingOptions
     public const string SectionName = "Landmark:Training";
 
     /// <summary>Default: fine-tune the ImageNet ResNet-18 (all but its last stage frozen, batch-norm statistics kept).</summary>
+    [ValidateObjectMembers]
     public BackboneOptions Backbone { get; set; } = new() { Pretrained = PretrainedBackbone.ImageNetResNet18 };
 
     [Range(8, 4096)]
@@ -150,4 +152,62 @@ public sealed class TrainingOptions
 
     /// <summary>Largest image size any stage trains at.</summary>
     public int MaxImageSize => ImageSizeStages.Length == 0 ? ImageSize : Math.Max(ImageSize, ImageSizeStages.Max());
+}
+
+/// <summary>The data annotations of <see cref="TrainingOptions"/> and its nested sections (generated).</summary>
+[OptionsValidator]
+public sealed partial class TrainingOptionsAnnotations : IValidateOptions<TrainingOptions>;
+
+/// <summary>
+/// Every rule of <see cref="TrainingOptions"/> in one place: the data annotations of the options and of their nested
+/// sections, and the rules between settings. Used at start-up (options validation), for the options of a gRPC
+/// <c>StartTraining</c> call, and by the one-shot <c>trainer train</c> — so a bad setting fails before a job starts,
+/// whichever way it came in.
+/// </summary>
+public sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
+{
+    private static readonly TrainingOptionsAnnotations Annotations = new();
+
+    public ValidateOptionsResult Validate(string? name, TrainingOptions options)
+    {
+        var failures = new List<string>();
+        var annotations = Annotations.Validate(name, options);
+        if (annotations.Failed)
+        {
+            failures.AddRange(annotations.Failures);
+        }
+        var backbone = options.Backbone;
+        if (backbone is not null)
+        {
+            if (backbone.Widths.Length != backbone.Depths.Length)
+            {
+                failures.Add($"Backbone:Widths ({backbone.Widths.Length}) and Backbone:Depths ({backbone.Depths.Length}) need the same length");
+            }
+            if (backbone.Widths.Any(w => w < 1) || backbone.Depths.Any(d => d < 1))
+            {
+                failures.Add("Backbone:Widths and Backbone:Depths must be positive");
+            }
+        }
+        if (options.WarmupEpochs >= options.Epochs && options.Epochs > 1)
+        {
+            failures.Add($"WarmupEpochs ({options.WarmupEpochs}) must be smaller than Epochs ({options.Epochs})");
+        }
+        if (options.HeadWarmupEpochs >= options.Epochs && options.Epochs > 1)
+        {
+            failures.Add($"HeadWarmupEpochs ({options.HeadWarmupEpochs}) must be smaller than Epochs ({options.Epochs})");
+        }
+        if (options.MarginLow > options.MarginHigh)
+        {
+            failures.Add($"MarginLow ({options.MarginLow}) must not exceed MarginHigh ({options.MarginHigh})");
+        }
+        if (options.ImageSizeStages.Any(s => s is < 16 or > 1024))
+        {
+            failures.Add("ImageSizeStages must be between 16 and 1024 pixels");
+        }
+        if (options.NonFiniteStepsBeforeRestore > options.MaxNonFiniteSteps)
+        {
+            failures.Add($"NonFiniteStepsBeforeRestore ({options.NonFiniteStepsBeforeRestore}) must not exceed MaxNonFiniteSteps ({options.MaxNonFiniteSteps})");
+        }
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
 }

@@ -1,5 +1,7 @@
-using Microsoft.Extensions.Configuration;
 using Grpc.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Landmark.Trainer;
 using Landmark.Training;
 using Xunit;
@@ -76,6 +78,9 @@ public class TrainingJobSetupTests
     [InlineData("NoSuchOption", "1", "unknown training option 'NoSuchOption'")]
     [InlineData("Device", "tpu", "Device")]
     [InlineData("Backbone:Widths:0", "8", "same length")]
+    [InlineData("Backbone:StemWidth", "4", "StemWidth")]
+    [InlineData("WarmupEpochs", "5", "WarmupEpochs (5) must be smaller than Epochs (3)")]
+    [InlineData("MarginLow", "0.9", "MarginLow")]
     public void Bad_overrides_are_invalid_argument_with_the_reason(string key, string value, string expected)
     {
         var error = Assert.Throws<RpcException>(() => TrainingOptionsBinder.Bind(new TrainingOptions(), new Dictionary<string, string> { [key] = value }));
@@ -104,5 +109,29 @@ public class TrainingJobSetupTests
         Assert.Equal([1, 2], options.Backbone.Depths);
         Assert.Equal(7, options.Epochs);
         Assert.Empty(options.ImageSizeStages);
+    }
+
+    [Fact]
+    public void The_defaults_pass_the_one_validator()
+    {
+        Assert.True(new TrainingOptionsValidator().Validate(null, new TrainingOptions()).Succeeded);
+    }
+
+    [Theory]
+    [InlineData("Landmark:Training:Backbone:Widths:0", "16", "same length")]
+    [InlineData("Landmark:Training:Backbone:StemWidth", "2", "StemWidth")]
+    [InlineData("Landmark:Training:WarmupEpochs", "9", "WarmupEpochs")]
+    public void Bad_configured_options_fail_when_the_options_are_first_read_with_every_reason(string key, string value, string expected)
+    {
+        // The same pipeline as the trainer's start-up (and its one-shot `trainer train`): bind, replace arrays, validate.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IValidateOptions<TrainingOptions>, TrainingOptionsValidator>();
+        services.AddOptions<TrainingOptions>().Bind(configuration.GetSection(TrainingOptions.SectionName))
+            .PostConfigure(o => TrainingOptionsBinder.ReplaceConfiguredArrays(o, configuration.GetSection(TrainingOptions.SectionName)));
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<TrainingOptions>>().Value);
+        Assert.Contains(error.Failures, f => f.Contains(expected, StringComparison.Ordinal));
     }
 }
