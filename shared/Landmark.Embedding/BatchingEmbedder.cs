@@ -21,7 +21,10 @@ public sealed class BatchingEmbedder : IAsyncDisposable
 {
     private static readonly Meter Meter = new("Landmark.Embedder");
     private static readonly Histogram<int> BatchSizes = Meter.CreateHistogram<int>("landmark.embedder.batch_size");
-    private static readonly Histogram<double> BatchLatency = Meter.CreateHistogram<double>("landmark.embedder.batch_duration", "ms");
+    // Durations in seconds (OpenTelemetry semantic conventions): Prometheus name landmark_embedder_batch_duration_seconds.
+    private static readonly Histogram<double> BatchLatency = Meter.CreateHistogram<double>("landmark.embedder.batch.duration", "s");
+    // Share of MaxBatchSize a model run used: low fill under load means the GPU runs mostly empty batches.
+    private static readonly Histogram<double> BatchFill = Meter.CreateHistogram<double>("landmark.embedder.batch.fill_ratio");
     private static readonly Counter<long> Images = Meter.CreateCounter<long>("landmark.embedder.images");
 
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
@@ -200,7 +203,8 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             Interlocked.Increment(ref _batches);
             BatchSizes.Record(indices.Length);
             Images.Add(indices.Length);
-            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            BatchFill.Record((double)indices.Length / Math.Max(1, _options.MaxBatchSize));
+            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         catch (Exception ex)
         {

@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Landmark.ServiceDefaults;
 
@@ -28,6 +29,8 @@ public static class MessagingExtensions
             host.StartTimeout = TimeSpan.FromSeconds(options.StartTimeoutSeconds);
         });
 
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddConsumeObserver<QueueWaitObserver>();
         builder.Services.AddMassTransit(x =>
         {
             // No anonymous usage reports to MassTransit's servers: a platform's egress is the operator's decision.
