@@ -125,7 +125,7 @@ public partial class HelmConventionTests
     {
         var deployment = Template("deployments.yaml");
         var replicas = deployment.IndexOf("  replicas:", StringComparison.Ordinal);
-        var guard = deployment.LastIndexOf("{{- if not (or $svc.hpa.enabled $svc.keda.enabled) }}", replicas, StringComparison.Ordinal);
+        var guard = deployment.LastIndexOf("{{- if not (or $svc.hpa.enabled (and $svc.keda.enabled $svc.queue)) }}", replicas, StringComparison.Ordinal);
         Assert.True(guard > 0 && replicas - guard < 80, "spec.replicas is not guarded by the HPA/KEDA condition");
         Assert.Single(Regex.Matches(deployment, @"^\s+replicas:", RegexOptions.Multiline));
     }
@@ -140,7 +140,12 @@ public partial class HelmConventionTests
         Assert.Contains("helm.sh/resource-policy: keep", job, StringComparison.Ordinal);
         Assert.Contains("ttlSecondsAfterFinished: {{ .Values.training.job.ttlSecondsAfterFinished }}", job, StringComparison.Ordinal);
         Assert.Contains("-train-{{ $hash }}", job, StringComparison.Ordinal);
-        Assert.Contains("$hash := printf \"%s/%s\" $pod (toString .Values.training.job.runId) | sha256sum", training, StringComparison.Ordinal);
+        // The hash covers the whole immutable pod template (labels with the chart version included) and runId.
+        Assert.Contains("$template := include \"landmark.trainingJobTemplate\" .", training, StringComparison.Ordinal);
+        Assert.Contains("$hash := printf \"%s/%v/%v\" $template .Values.training.backoffLimit .Values.training.job.runId | sha256sum", training, StringComparison.Ordinal);
+        Assert.Contains("template:\n    {{- $template | nindent 4 }}", job, StringComparison.Ordinal);
+        // No checksum annotations: a configuration change must not restart a running training.
+        Assert.DoesNotContain("landmark.checksums", training, StringComparison.Ordinal);
         // The trainer's job id is the Job's name, so a retried pod resumes its checkpoint.
         Assert.Contains("fieldPath: metadata.labels['job-name']", training, StringComparison.Ordinal);
     }

@@ -20,7 +20,7 @@ service suffixes such as "-preprocess" must still fit into 63. */}}
 {{- end -}}
 
 {{- define "landmark.labels" -}}
-app.kubernetes.io/part-of: {{ include "landmark.name" . }}
+app.kubernetes.io/part-of: landmark
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -81,7 +81,7 @@ or a MIG / time-slicing name such as nvidia.com/mig-1g.10gb or nvidia.com/gpu.sh
 {{- define "landmark.minReplicas" -}}
 {{- if and (eq .name "retrieval") (eq .root.Values.index.provider "Embedded") -}}1
 {{- else if .svc.hpa.enabled -}}{{ .svc.hpa.minReplicas }}
-{{- else if .svc.keda.enabled -}}{{ .svc.keda.minReplicas }}
+{{- else if and .svc.keda.enabled .svc.queue -}}{{ .svc.keda.minReplicas }}
 {{- else -}}{{ .svc.replicas }}
 {{- end -}}
 {{- end -}}
