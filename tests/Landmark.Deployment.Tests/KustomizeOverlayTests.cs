@@ -396,4 +396,19 @@ public class KustomizeOverlayTests
         Assert.Equal("simple", Format("dev-cpu"));
         Assert.Equal("json", Format("prod-gpu"));
     }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Platform_pods_know_their_pod_node_and_namespace_for_telemetry(string overlay)
+    {
+        foreach (var d in Platform(overlay))
+        {
+            var env = d.Spec.Template.Spec.Containers[0].Env.ToList();
+            Assert.Equal("metadata.name", env.Single(e => e.Name == "K8S_POD_NAME").ValueFrom.FieldRef.FieldPath);
+            Assert.Equal("spec.nodeName", env.Single(e => e.Name == "K8S_NODE_NAME").ValueFrom.FieldRef.FieldPath);
+            var attributes = env.FindIndex(e => e.Name == "OTEL_RESOURCE_ATTRIBUTES");
+            Assert.True(attributes > env.FindIndex(e => e.Name == "K8S_NAMESPACE_NAME"), $"{d.Metadata.Name}: OTEL_RESOURCE_ATTRIBUTES comes before the variables it uses");
+            Assert.Contains("k8s.pod.name=$(K8S_POD_NAME)", env[attributes].Value, StringComparison.Ordinal);
+        }
+    }
 }
