@@ -85,15 +85,24 @@ REGISTRY ?= landmark
 TAG ?= dev
 SERVICES := ingest preprocess trainer embedder retrieval scorer platform
 GPU_SERVICES := trainer embedder
+# libtorch of the -gpu trainer: TorchSharp-cpu here (the only one served); TorchSharp-cuda-linux where it can be restored.
+TORCH_PACKAGE ?= TorchSharp-cpu
 
-images: ## Build every container image (needs a Docker engine): CPU images, plus -gpu variants of trainer and embedder
-	@for s in $(SERVICES); do \
+images: ## Build every container image (needs a Docker engine) on the digest-pinned bases of build/base-images.env: CPU images, plus -gpu variants of trainer and embedder
+	@set -a; . build/base-images.env; set +a; \
+	if [ -z "$$SDK_IMAGE" ] || [ -z "$$ASPNET_IMAGE" ] || [ -z "$$CUDA_IMAGE" ]; then \
+	  if [ "$(ALLOW_UNPINNED)" != 1 ]; then echo "build/base-images.env has no digests: run tools/pin-base-images.sh (or ALLOW_UNPINNED=1 for bare tags)"; exit 2; fi; \
+	  echo "warning: building on unpinned base image tags"; \
+	fi; \
+	pins=""; for a in SDK_IMAGE ASPNET_IMAGE CUDA_IMAGE; do [ -n "$${!a}" ] && pins="$$pins --build-arg $$a=$${!a}"; done; \
+	labels="--build-arg VERSION=$(TAG) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=$$(git config --get remote.origin.url 2>/dev/null || echo unknown)"; \
+	for s in $(SERVICES); do \
 	  echo "== $(REGISTRY)/landmark-$$s:$(TAG)"; \
-	  docker build -f services/$$s/Dockerfile -t $(REGISTRY)/landmark-$$s:$(TAG) . || exit 1; \
-	done
-	@for s in $(GPU_SERVICES); do \
+	  docker build -f services/$$s/Dockerfile $$pins $$labels -t $(REGISTRY)/landmark-$$s:$(TAG) . || exit 1; \
+	done; \
+	for s in $(GPU_SERVICES); do \
 	  echo "== $(REGISTRY)/landmark-$$s:$(TAG)-gpu"; \
-	  docker build -f services/$$s/Dockerfile --build-arg VARIANT=gpu -t $(REGISTRY)/landmark-$$s:$(TAG)-gpu . || exit 1; \
+	  docker build -f services/$$s/Dockerfile $$pins $$labels --build-arg VARIANT=gpu --build-arg TORCH_PACKAGE=$(TORCH_PACKAGE) -t $(REGISTRY)/landmark-$$s:$(TAG)-gpu . || exit 1; \
 	done
 
 render: ## Render the kustomize overlays into artifacts/k8s (offline; needs kubectl)

@@ -21,7 +21,7 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
     private static readonly Meter Meter = new("Landmark.Preprocess");
     private static readonly Counter<long> Processed = Meter.CreateCounter<long>("landmark.preprocess.images");
     private static readonly Counter<long> Rejected = Meter.CreateCounter<long>("landmark.preprocess.rejected");
-    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("landmark.preprocess.duration", "ms");
+    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("landmark.preprocess.duration", "s");
 
     public async Task Consume(ConsumeContext<ImageIngested> context)
     {
@@ -67,7 +67,7 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
         await store.PutBytesAsync(Buckets.Variants, manifestKey, JsonSerializer.SerializeToUtf8Bytes(manifest), "application/json", cancellationToken: ct);
         await context.Publish(ToEvent(m, manifest), ct);
         Processed.Add(1);
-        Duration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        Duration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 
     private async Task Reject(ConsumeContext<ImageIngested> context, string code, string reason)

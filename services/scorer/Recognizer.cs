@@ -26,7 +26,7 @@ public sealed class Recognizer(
 
     private static readonly ActivitySource Activity = new("Landmark.Scorer");
     private static readonly Meter Meter = new("Landmark.Scorer");
-    private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("landmark.recognize.duration", "ms");
+    private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("landmark.recognize.duration", "s");
     private static readonly Counter<long> Answers = Meter.CreateCounter<long>("landmark.recognize.answers");
 
     public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int topK, string requestId, CancellationToken cancellationToken)
@@ -74,7 +74,7 @@ public sealed class Recognizer(
             Score = c.Score,
         }));
         response.Neighbours.AddRange(landmarkHits.Take(topK).Select(h => ToNeighbour(h, landmarkNames)));
-        Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        Latency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Answers.Add(1, new KeyValuePair<string, object?>("is_landmark", prediction.IsLandmark));
         return response;
     }

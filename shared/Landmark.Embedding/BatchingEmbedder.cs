@@ -30,7 +30,10 @@ public sealed class BatchingEmbedder : IAsyncDisposable
 {
     private static readonly Meter Meter = new("Landmark.Embedder");
     private static readonly Histogram<int> BatchSizes = Meter.CreateHistogram<int>("landmark.embedder.batch_size");
-    private static readonly Histogram<double> BatchLatency = Meter.CreateHistogram<double>("landmark.embedder.batch_duration", "ms");
+    // Durations in seconds (OpenTelemetry semantic conventions): Prometheus name landmark_embedder_batch_duration_seconds.
+    private static readonly Histogram<double> BatchLatency = Meter.CreateHistogram<double>("landmark.embedder.batch.duration", "s");
+    // Share of MaxBatchSize a model run used: low fill under load means the GPU runs mostly empty batches.
+    private static readonly Histogram<double> BatchFill = Meter.CreateHistogram<double>("landmark.embedder.batch.fill_ratio");
     private static readonly Counter<long> Images = Meter.CreateCounter<long>("landmark.embedder.images");
     private static readonly Counter<long> Shed = Meter.CreateCounter<long>("landmark.embedder.rejected", description: "Requests refused because the embedder was at capacity");
     private static readonly Counter<long> Abandoned = Meter.CreateCounter<long>("landmark.embedder.abandoned", description: "Requests dropped because their caller had gone");
@@ -270,7 +273,8 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             Interlocked.Increment(ref _batches);
             BatchSizes.Record(indices.Count);
             Images.Add(indices.Count);
-            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            BatchFill.Record((double)indices.Count / Math.Max(1, _options.MaxBatchSize));
+            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         catch (Exception ex)
         {

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Landmark.ServiceDefaults;
 
@@ -30,6 +31,8 @@ public static class MessagingExtensions
             host.StartTimeout = TimeSpan.FromSeconds(options.StartTimeoutSeconds);
         });
 
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddConsumeObserver<QueueWaitObserver>();
         builder.Services.AddMassTransit(x =>
         {
             // No anonymous usage reports to MassTransit's servers: a platform's egress is the operator's decision.

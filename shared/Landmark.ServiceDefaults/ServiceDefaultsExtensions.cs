@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -54,11 +55,7 @@ public static class ServiceDefaultsExtensions
             kestrel.Limits.MaxRequestBodySize = hosting.MaxReceiveMessageBytes;
         });
 
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+        builder.AddConsoleLogs();
 
         builder.Services.AddSingleton<ApiKeyInterceptor>();
         builder.Services.AddGrpc(o =>
@@ -75,6 +72,42 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
+    /// <summary>Second-based bucket boundaries of duration histograms (OpenTelemetry's HTTP duration advice).</summary>
+    public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60];
+
+    /// <summary>Bucket boundaries of the time messages wait in a queue: seconds to an hour.</summary>
+    public static readonly double[] QueueWaitBuckets = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+    /// <summary>Bucket boundaries of ratios between 0 and 1 (batch fill).</summary>
+    public static readonly double[] RatioBuckets = [0.0625, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1];
+
+    /// <summary>
+    /// Console logs in the format <c>Logging:Console:FormatterName</c> names: <c>simple</c> (the default: one text line,
+    /// for a terminal and <c>make run</c>) or <c>json</c> (one JSON object per line, for log collectors; the chart's
+    /// default). Both carry the trace and span ids of the current activity (as a scope in JSON, so a log line joins its
+    /// trace); the formatters' own settings can still be set under <c>Logging:Console:FormatterOptions</c>.
+    /// </summary>
+    public static WebApplicationBuilder AddConsoleLogs(this WebApplicationBuilder builder)
+    {
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+        builder.Logging.AddConsole();
+        // Without a formatter name the console logger falls back to its obsolete options and ignores the ones below.
+        builder.Services.PostConfigure<ConsoleLoggerOptions>(o => o.FormatterName ??= ConsoleFormatterNames.Simple);
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat ??= "HH:mm:ss.fff ";
+        });
+        builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
+        {
+            o.IncludeScopes = true;
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat ??= "yyyy-MM-ddTHH:mm:ss.fffZ";
+            o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+        });
+        return builder;
+    }
+
     private static void AddOpenTelemetry(this WebApplicationBuilder builder, string serviceName)
     {
         builder.Logging.AddOpenTelemetry(o =>
@@ -83,8 +116,23 @@ public static class ServiceDefaultsExtensions
             o.IncludeScopes = true;
         });
         var otel = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } n ? n : $"landmark-{serviceName}"))
+            // Resource: service.name and service.version here; OTEL_RESOURCE_ATTRIBUTES adds what the deployment knows
+            // (the chart: service.version = image tag, deployment.environment, k8s.pod.name, k8s.node.name and
+            // k8s.namespace.name from the downward API), and wins over these defaults.
+            .ConfigureResource(r => r
+                .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") is { Length: > 0 } n ? n : $"landmark-{serviceName}",
+                    serviceVersion: ServiceVersion(), serviceInstanceId: Environment.GetEnvironmentVariable("K8S_POD_NAME") is { Length: > 0 } pod ? pod : Environment.MachineName)
+                .AddEnvironmentVariableDetector())
             .WithMetrics(m => m
+                .AddView(instrument => instrument.Meter.Name.StartsWith(TelemetryPrefix, StringComparison.Ordinal) && instrument.GetType().Name.StartsWith("Histogram", StringComparison.Ordinal)
+                    ? instrument.Name switch
+                    {
+                        "landmark.messaging.queue_wait.duration" => new ExplicitBucketHistogramConfiguration { Boundaries = QueueWaitBuckets },
+                        _ when instrument.Unit == "s" => new ExplicitBucketHistogramConfiguration { Boundaries = DurationBuckets },
+                        _ when instrument.Name.EndsWith("ratio", StringComparison.Ordinal) => new ExplicitBucketHistogramConfiguration { Boundaries = RatioBuckets },
+                        _ => null,
+                    }
+                    : null)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
@@ -100,6 +148,11 @@ public static class ServiceDefaultsExtensions
             otel.UseOtlpExporter();
         }
     }
+
+    /// <summary>The entry assembly's informational version without the source-revision suffix (1.2.0+abc → 1.2.0).</summary>
+    private static string? ServiceVersion() =>
+        System.Reflection.Assembly.GetEntryAssembly()?.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0];
 
     /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)

@@ -51,31 +51,37 @@ public static class Kustomize
             {
                 return cached;
             }
-            var path = Path.Combine(TestPaths.RepoRoot, "k8s", "overlays", overlay);
-            var info = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true };
-            info.ArgumentList.Add("kustomize");
-            info.ArgumentList.Add(path);
-            Process process;
-            try
+            var text = RenderPath(Path.Combine(TestPaths.RepoRoot, "k8s", "overlays", overlay));
+            TextCache[overlay] = text;
+            return text;
+        }
+    }
+
+    /// <summary>Any kustomization directory rendered as YAML text (not cached).</summary>
+    public static string RenderPath(string path)
+    {
+        var info = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("kustomize");
+        info.ArgumentList.Add(path);
+        Process process;
+        try
+        {
+            process = Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("kubectl (with its built-in kustomize) is needed to render k8s/overlays; install kubectl.", ex);
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.WaitForExit();
+            if (process.ExitCode != 0)
             {
-                process = Process.Start(info)!;
+                throw new InvalidOperationException($"kubectl kustomize {path} failed: {stderr.Result}");
             }
-            catch (System.ComponentModel.Win32Exception ex)
-            {
-                throw new InvalidOperationException("kubectl (with its built-in kustomize) is needed to render k8s/overlays; install kubectl.", ex);
-            }
-            using (process)
-            {
-                var stdout = process.StandardOutput.ReadToEndAsync();
-                var stderr = process.StandardError.ReadToEndAsync();
-                process.WaitForExit();
-                if (process.ExitCode != 0)
-                {
-                    throw new InvalidOperationException($"kubectl kustomize {path} failed: {stderr.Result}");
-                }
-                TextCache[overlay] = stdout.Result;
-                return stdout.Result;
-            }
+            return stdout.Result;
         }
     }
 }

@@ -76,7 +76,7 @@ public class KustomizeOverlayTests
     [MemberData(nameof(Overlays))]
     public void Probes_use_grpc_health_on_the_configured_grpc_port_and_http_health_on_the_metrics_port(string overlay)
     {
-        var config = Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config");
+        var config = Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal));
         var grpcPort = int.Parse(config.Data["Landmark__Hosting__GrpcPort"], System.Globalization.CultureInfo.InvariantCulture);
         var httpPort = int.Parse(config.Data["Landmark__Hosting__HttpPort"], System.Globalization.CultureInfo.InvariantCulture);
         foreach (var d in Platform(overlay))
@@ -114,7 +114,7 @@ public class KustomizeOverlayTests
     public void Service_endpoints_in_the_config_name_rendered_services_on_the_grpc_port(string overlay)
     {
         var objects = Kustomize.Render(overlay);
-        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config");
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal));
         var endpoints = config.Data.Where(kv => kv.Key.StartsWith("Landmark__Endpoints__", StringComparison.Ordinal) && kv.Key != "Landmark__Endpoints__CallTimeoutSeconds").ToList();
         Assert.Equal(6, endpoints.Count);
         foreach (var (_, url) in endpoints)
@@ -218,11 +218,11 @@ public class KustomizeOverlayTests
     public void Only_development_runs_in_the_development_environment_where_placeholders_are_accepted()
     {
         static string? Environment(string overlay) =>
-            Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config").Data
+            Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal)).Data
                 .TryGetValue("ASPNETCORE_ENVIRONMENT", out var value) ? value : null;
         Assert.Equal("Development", Environment("dev-cpu"));
         Assert.Null(Environment("prod-gpu"));
-        Assert.Equal("true", Kustomize.Render("prod-gpu").OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark-config").Data["Landmark__Auth__Required"]);
+        Assert.Equal("true", Kustomize.Render("prod-gpu").OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal)).Data["Landmark__Auth__Required"]);
     }
 
     [Theory]
@@ -276,5 +276,139 @@ public class KustomizeOverlayTests
         var hpas = objects.OfType<V2HorizontalPodAutoscaler>().ToList();
         Assert.Equal(["landmark-ingest", "landmark-scorer"], hpas.Select(h => h.Spec.ScaleTargetRef.Name).Order(StringComparer.Ordinal));
         Assert.Single(objects.OfType<CustomResource>(), r => r.Kind == "ServiceMonitor");
+    }
+
+    private static readonly string[] MakeImageServices = ["ingest", "preprocess", "trainer", "embedder", "retrieval", "scorer"];
+
+    [Fact]
+    public void Development_images_are_the_names_make_images_builds()
+    {
+        var makefile = File.ReadAllText(Path.Combine(Landmark.Testing.TestPaths.RepoRoot, "Makefile"));
+        // make images tags $(REGISTRY)/landmark-<service>:$(TAG), REGISTRY defaulting to landmark.
+        Assert.Contains("REGISTRY ?= landmark", makefile, StringComparison.Ordinal);
+        Assert.Contains("-t $(REGISTRY)/landmark-$$s:$(TAG)", makefile, StringComparison.Ordinal);
+        foreach (var d in Platform("dev-cpu"))
+        {
+            var service = d.Metadata.Name["landmark-".Length..];
+            Assert.Contains(service, MakeImageServices);
+            Assert.Equal($"landmark/landmark-{service}:dev", d.Spec.Template.Spec.Containers[0].Image);
+        }
+    }
+
+    [Fact]
+    public void Production_images_are_the_pushed_names_with_gpu_variants_for_trainer_and_embedder()
+    {
+        foreach (var d in Platform("prod-gpu"))
+        {
+            var service = d.Metadata.Name["landmark-".Length..];
+            var gpu = service is "trainer" or "embedder";
+            Assert.Equal($"ghcr.io/example/landmark-{service}:0.1.0{(gpu ? "-gpu" : "")}", d.Spec.Template.Spec.Containers[0].Image);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Config_map_is_generated_with_a_content_hash_that_every_service_reads(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        var config = Assert.Single(objects.OfType<V1ConfigMap>(), c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal));
+        Assert.Matches("^landmark-config-[a-z0-9]{10}$", config.Metadata.Name);
+        foreach (var d in Platform(overlay))
+        {
+            Assert.Contains(d.Spec.Template.Spec.Containers[0].EnvFrom, e => e.ConfigMapRef?.Name == config.Metadata.Name);
+        }
+    }
+
+    [Fact]
+    public void Changing_a_setting_renames_the_config_map_so_the_deployments_roll()
+    {
+        var copy = Directory.CreateTempSubdirectory("landmark-k8s-");
+        try
+        {
+            CopyDirectory(Path.Combine(Landmark.Testing.TestPaths.RepoRoot, "k8s"), copy.FullName);
+            static string Name(string rendered) =>
+                k8s.KubernetesYaml.LoadAllFromString(rendered, new Dictionary<string, Type> { ["keda.sh/v1alpha1/ScaledObject"] = typeof(CustomResource), ["keda.sh/v1alpha1/TriggerAuthentication"] = typeof(CustomResource), ["monitoring.coreos.com/v1/ServiceMonitor"] = typeof(CustomResource) })
+                    .OfType<V1Deployment>().Single(d => d.Metadata.Name == "landmark-scorer").Spec.Template.Spec.Containers[0].EnvFrom[0].ConfigMapRef.Name;
+            var before = Name(Kustomize.RenderPath(Path.Combine(copy.FullName, "overlays", "prod-gpu")));
+            var env = Path.Combine(copy.FullName, "base", "config.env");
+            File.WriteAllText(env, File.ReadAllText(env).Replace("Logging__LogLevel__Default=Information", "Logging__LogLevel__Default=Debug", StringComparison.Ordinal));
+            var after = Name(Kustomize.RenderPath(Path.Combine(copy.FullName, "overlays", "prod-gpu")));
+            Assert.StartsWith("landmark-config-", before, StringComparison.Ordinal);
+            Assert.NotEqual(before, after);
+        }
+        finally
+        {
+            copy.Delete(recursive: true);
+        }
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        }
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+        }
+    }
+
+    [Fact]
+    public void Autoscaled_deployments_carry_no_replicas_so_an_apply_keeps_the_scale()
+    {
+        var objects = Kustomize.Render("prod-gpu");
+        var scaled = objects.OfType<V2HorizontalPodAutoscaler>().Select(h => h.Spec.ScaleTargetRef.Name)
+            .Concat(objects.OfType<CustomResource>().Where(r => r.Kind == "ScaledObject").Select(s => (string)((Dictionary<object, object>)s.Spec["scaleTargetRef"]!)["name"]))
+            .ToHashSet();
+        Assert.Equal(4, scaled.Count);
+        foreach (var d in objects.OfType<V1Deployment>())
+        {
+            if (scaled.Contains(d.Metadata.Name))
+            {
+                Assert.True(d.Spec.Replicas is null, $"{d.Metadata.Name} is autoscaled but sets replicas: {d.Spec.Replicas}");
+            }
+            else
+            {
+                Assert.NotNull(d.Spec.Replicas);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Disruption_budgets_never_block_a_node_drain(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        foreach (var pdb in objects.OfType<V1PodDisruptionBudget>())
+        {
+            Assert.Null(pdb.Spec.MinAvailable);
+            Assert.Equal("1", pdb.Spec.MaxUnavailable?.Value);
+        }
+        Assert.NotEmpty(objects.OfType<V1PodDisruptionBudget>());
+    }
+
+    [Fact]
+    public void Development_logs_text_and_production_logs_json()
+    {
+        static string Format(string overlay) =>
+            Kustomize.Render(overlay).OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("landmark-config", StringComparison.Ordinal)).Data["Logging__Console__FormatterName"];
+        Assert.Equal("simple", Format("dev-cpu"));
+        Assert.Equal("json", Format("prod-gpu"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Platform_pods_know_their_pod_node_and_namespace_for_telemetry(string overlay)
+    {
+        foreach (var d in Platform(overlay))
+        {
+            var env = d.Spec.Template.Spec.Containers[0].Env.ToList();
+            Assert.Equal("metadata.name", env.Single(e => e.Name == "K8S_POD_NAME").ValueFrom.FieldRef.FieldPath);
+            Assert.Equal("spec.nodeName", env.Single(e => e.Name == "K8S_NODE_NAME").ValueFrom.FieldRef.FieldPath);
+            var attributes = env.FindIndex(e => e.Name == "OTEL_RESOURCE_ATTRIBUTES");
+            Assert.True(attributes > env.FindIndex(e => e.Name == "K8S_NAMESPACE_NAME"), $"{d.Metadata.Name}: OTEL_RESOURCE_ATTRIBUTES comes before the variables it uses");
+            Assert.Contains("k8s.pod.name=$(K8S_POD_NAME)", env[attributes].Value, StringComparison.Ordinal);
+        }
     }
 }

@@ -1,13 +1,30 @@
-{{/* Common names and labels. */}}
+{{/* Chart name, overridable (nameOverride). */}}
+{{- define "landmark.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name: fullnameOverride, else <release>-<name>, else just <release> when the release name already holds the
+chart name (release "landmark" gives "landmark-embedder", not "landmark-landmark-embedder"). 50 characters at most:
+service suffixes such as "-preprocess" must still fit into 63. */}}
 {{- define "landmark.fullname" -}}
-{{- printf "%s-landmark" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "landmark.labels" -}}
 app.kubernetes.io/part-of: landmark
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "landmark.selector" -}}
@@ -20,10 +37,53 @@ app.kubernetes.io/name: {{ .name }}
 {{- include "landmark.fullname" . -}}
 {{- end -}}
 
+{{- define "landmark.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "landmark.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "landmark.image" -}}
 {{- $tag := default .root.Chart.AppVersion .root.Values.image.tag -}}
 {{- if .gpu }}{{ $tag = printf "%s%s" $tag .root.Values.image.gpuTagSuffix }}{{ end -}}
 {{- printf "%s/%s-%s:%s" .root.Values.image.registry .root.Values.image.repositoryPrefix .name $tag -}}
+{{- end -}}
+
+{{/* Resource name of a GPU request: gpu.resourceName of the workload, else gpuNodePool.resourceName (nvidia.com/gpu,
+or a MIG / time-slicing name such as nvidia.com/mig-1g.10gb or nvidia.com/gpu.shared). */}}
+{{- define "landmark.gpuResourceName" -}}
+{{- default .root.Values.gpuNodePool.resourceName .gpu.resourceName -}}
+{{- end -}}
+
+{{/* Install-time checks: a release that cannot start fails at helm install/upgrade, not in every pod's start-up. */}}
+{{- define "landmark.validate" -}}
+{{- if and .Values.auth.required (not .Values.auth.existingSecret) -}}
+{{- if not .Values.auth.apiKeys -}}
+{{- fail "auth.required is true but no API key is set: set auth.apiKeys[0] (16+ characters) or auth.existingSecret (a Secret with api-key-0 and internal-key-0), or set auth.required=false for a closed development cluster" -}}
+{{- end -}}
+{{- if not .Values.auth.internalKeys -}}
+{{- fail "auth.required is true but no internal key is set: set auth.internalKeys[0] (16+ characters, e.g. openssl rand -base64 32) or auth.existingSecret (with internal-key-0)" -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $svc := .Values.services -}}
+{{- if and $svc.enabled $svc.pdb.enabled (hasKey $svc.pdb "minAvailable") -}}
+{{- $min := include "landmark.minReplicas" (dict "root" $ "name" $name "svc" $svc) | int -}}
+{{- if and (not (kindIs "string" $svc.pdb.minAvailable)) (le $min (int $svc.pdb.minAvailable)) -}}
+{{- fail (printf "services.%s.pdb.minAvailable=%v with at least %d replica(s) would block every node drain: use pdb.maxUnavailable" $name $svc.pdb.minAvailable $min) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Fewest replicas a service can run with (HPA/KEDA minimum, else replicas; the embedded index forces one). */}}
+{{- define "landmark.minReplicas" -}}
+{{- if and (eq .name "retrieval") (eq .root.Values.index.provider "Embedded") -}}1
+{{- else if .svc.hpa.enabled -}}{{ .svc.hpa.minReplicas }}
+{{- else if and .svc.keda.enabled .svc.queue -}}{{ .svc.keda.minReplicas }}
+{{- else -}}{{ .svc.replicas }}
+{{- end -}}
 {{- end -}}
 
 {{- define "landmark.podSecurityContext" -}}
@@ -40,6 +100,31 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
+{{- end -}}
+
+{{/* Pod annotations that roll pods when the configuration or a credential changes (secret rotation). */}}
+{{- define "landmark.checksums" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end -}}
+
+{{/* The pod's own identity for OpenTelemetry resource attributes (downward API): k8s.pod.name, k8s.node.name,
+k8s.namespace.name, service.version and deployment.environment. */}}
+{{- define "landmark.downwardEnv" -}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "service.version=%s,deployment.environment=%s,k8s.pod.name=$(K8S_POD_NAME),k8s.node.name=$(K8S_NODE_NAME),k8s.namespace.name=$(K8S_NAMESPACE_NAME)" (default .Chart.AppVersion .Values.image.tag) .Values.config.environment | quote }}
 {{- end -}}
 
 {{/* Environment shared by every service container: config from the ConfigMap, credentials from Secrets. */}}
@@ -87,4 +172,18 @@ capabilities:
       key: internal-key-{{ $i }}
       optional: true
 {{- end }}
+{{ include "landmark.downwardEnv" $root }}
+{{- end -}}
+
+{{/* Where the services find their dependencies: the in-release development ones when deployed, else the values. */}}
+{{- define "landmark.rabbitmqHost" -}}
+{{- if .Values.rabbitmq.deploy }}{{ include "landmark.fullname" . }}-rabbitmq{{ else }}{{ .Values.rabbitmq.host }}{{ end -}}
+{{- end -}}
+
+{{- define "landmark.s3Endpoint" -}}
+{{- if .Values.s3.deploy }}{{ include "landmark.fullname" . }}-minio:9000{{ else }}{{ .Values.s3.endpoint }}{{ end -}}
+{{- end -}}
+
+{{- define "landmark.qdrantUrl" -}}
+{{- if .Values.index.qdrant.deploy }}http://{{ include "landmark.fullname" . }}-qdrant:6333{{ else }}{{ .Values.index.qdrant.url }}{{ end -}}
 {{- end -}}
