@@ -92,6 +92,29 @@ public class HelmRenderTests
     }
 
     [Fact]
+    public void Internal_clients_reach_every_replica_through_headless_services_and_the_embedder_scales_on_both_of_its_queues()
+    {
+        var objects = Helm.Objects("landmark", DevValues);
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Data?.ContainsKey("Landmark__Endpoints__Embedder") == true);
+        foreach (var s in Services)
+        {
+            var headless = objects.OfType<V1Service>().Single(x => x.Metadata.Name == $"landmark-{s}-replicas");
+            Assert.Equal("None", headless.Spec.ClusterIP);
+            Assert.Equal(8080, headless.Spec.Ports.Single().Port);
+            var key = $"Landmark__Endpoints__{char.ToUpperInvariant(s[0])}{s[1..]}";
+            Assert.Equal($"dns:///landmark-{s}-replicas:8080", config.Data[key]);
+        }
+        var embedder = objects.OfType<CustomResource>().Single(r => r.Kind == "ScaledObject" && r.Metadata.Name == "landmark-embedder");
+        var queues = ((List<object>)embedder.Spec["triggers"]!).Cast<Dictionary<object, object>>()
+            .Select(t => (string)((Dictionary<object, object>)t["metadata"])["queueName"]).ToList();
+        Assert.Equal(["landmark-embed", "landmark-reembed"], queues);
+
+        var plain = Helm.Objects("landmark", [.. DevValues, "--set", "config.clientLoadBalancing=false"]).OfType<V1ConfigMap>()
+            .Single(c => c.Data?.ContainsKey("Landmark__Endpoints__Embedder") == true);
+        Assert.Equal("http://landmark-embedder:8080", plain.Data["Landmark__Endpoints__Embedder"]);
+    }
+
+    [Fact]
     public void Disruption_budgets_allow_one_pod_down_and_a_blocking_min_available_fails_the_install()
     {
         var objects = Helm.Objects("landmark", DevValues);

@@ -119,9 +119,11 @@ public class KustomizeOverlayTests
         Assert.Equal(6, endpoints.Count);
         foreach (var (_, url) in endpoints)
         {
+            // http://host:port, or dns:///host:port (every replica behind a headless Service).
             var uri = new Uri(url);
-            var service = Assert.Single(objects.OfType<V1Service>(), s => s.Metadata.Name == uri.Host);
-            Assert.Contains(service.Spec.Ports, p => p.Port == uri.Port && p.Name == "grpc");
+            var target = new Uri("http://" + (uri.Scheme == "dns" ? uri.AbsolutePath.Trim('/') : uri.Authority));
+            var service = Assert.Single(objects.OfType<V1Service>(), s => s.Metadata.Name == target.Host);
+            Assert.Contains(service.Spec.Ports, p => p.Port == target.Port && p.Name == "grpc");
         }
     }
 
@@ -279,6 +281,22 @@ public class KustomizeOverlayTests
     }
 
     private static readonly string[] MakeImageServices = ["ingest", "preprocess", "trainer", "embedder", "retrieval", "scorer"];
+
+    [Theory]
+    [InlineData("dev-cpu")]
+    [InlineData("prod-gpu")]
+    public void Internal_clients_resolve_every_replica_through_a_headless_service(string overlay)
+    {
+        var objects = Kustomize.Render(overlay);
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Data?.ContainsKey("Landmark__Endpoints__Embedder") == true);
+        foreach (var s in MakeImageServices)
+        {
+            var headless = objects.OfType<V1Service>().Single(x => x.Metadata.Name == $"landmark-{s}-replicas");
+            Assert.Equal("None", headless.Spec.ClusterIP);
+            Assert.Equal(s, headless.Spec.Selector["app.kubernetes.io/name"]);
+            Assert.Equal($"dns:///landmark-{s}-replicas:8080", config.Data[$"Landmark__Endpoints__{char.ToUpperInvariant(s[0])}{s[1..]}"]);
+        }
+    }
 
     [Fact]
     public void Development_images_are_the_names_make_images_builds()
