@@ -60,6 +60,9 @@ public partial class HelmChartTests
     [Theory]
     [InlineData("    replicas: 2\n    public: true\n    grpcServices: [landmark.v1.IngestService]", "    replicas: -2\n    public: true\n    grpcServices: [landmark.v1.IngestService]")]
     [InlineData("  provider: Qdrant", "  provider: Elastic")]
+    [InlineData("    url: http://qdrant:6334", "    url: http://qdrant:6333")]
+    [InlineData("      quantization: None", "      quantization: Binary")]
+    [InlineData("      shardNumber: null", "      shardNumber: 0")]
     [InlineData("podSecurity:", "unknownSetting: 1\npodSecurity:")]
     [InlineData("      limits: {cpu: \"2\", memory: 1Gi}\n    gpu: {enabled: false, count: 1}\n    hpa: {enabled: true, minReplicas: 2, maxReplicas: 8", "      limits: {cpu: \"2\", memory: lots}\n    gpu: {enabled: false, count: 1}\n    hpa: {enabled: true, minReplicas: 2, maxReplicas: 8")]
     public async Task Invalid_values_are_rejected_by_the_schema(string original, string replacement)
