@@ -44,6 +44,10 @@ public sealed class IndexUnderTest : IAsyncDisposable
                     Provider = VectorIndexProvider.Qdrant,
                     Qdrant = new QdrantOptions { Url = url, ApiKey = Environment.GetEnvironmentVariable(QdrantApiKeyVariable), TimeoutSeconds = 60 },
                 };
+                if (options.Qdrant.TryGetEndpoint(out var endpoint) && endpoint.Port == QdrantOptions.RestPort)
+                {
+                    throw new InvalidOperationException($"{QdrantUrlVariable}={url} names Qdrant's REST port; the client speaks gRPC on {QdrantOptions.DefaultGrpcPort}.");
+                }
                 _connection = new QdrantConnection(options.Qdrant);
                 Index = new QdrantVectorIndex(_connection.Client, Options.Create(options));
                 break;
