@@ -6,7 +6,7 @@ namespace Landmark.VectorIndex;
 /// build a new collection, then move the alias). Every method that takes a collection name also
 /// accepts an alias.
 /// Implementations: <see cref="EmbeddedVectorIndex"/> (in-process, persisted to disk) and
-/// <see cref="QdrantVectorIndex"/> (Qdrant's REST API).
+/// <see cref="QdrantVectorIndex"/> (a Qdrant server through the official gRPC client).
 /// </summary>
 public interface IVectorIndex
 {

@@ -1,63 +1,52 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Json;
+using System.Globalization;
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Qdrant.Client;
+using Qdrant.Client.Grpc;
+using static Qdrant.Client.Grpc.Conditions;
 
 namespace Landmark.VectorIndex;
 
 /// <summary>
-/// <see cref="IVectorIndex"/> on a Qdrant server, through its documented REST API (no client package is used).
+/// <see cref="IVectorIndex"/> on a Qdrant server through the official client (<see cref="IQdrantClient"/>, gRPC on port
+/// 6334; the connection is built by <see cref="QdrantConnection"/>).
 /// <list type="bullet">
-/// <item>Collections use cosine distance and the configured HNSW settings (<c>m</c>, <c>ef_construct</c>); searches send
-/// <c>params.hnsw_ef</c>.</item>
+/// <item>Collections use cosine distance and the configured HNSW, on-disk, quantization and sharding settings
+/// (<see cref="QdrantOptions"/>), applied when the collection is created; searches send <c>hnsw_ef</c> and, with
+/// quantization, rescoring and oversampling.</item>
 /// <item>Qdrant point ids must be unsigned integers or UUIDs, so string ids map to deterministic UUIDs
 /// (<see cref="PointId"/>); the original id travels in the payload key <see cref="IdKey"/> and is stripped from the
 /// payload returned to callers.</item>
-/// <item>Aliases are switched with one <c>POST /collections/aliases</c> carrying both a <c>delete_alias</c> and a
-/// <c>create_alias</c> action, which Qdrant applies atomically.</item>
-/// <item>The <c>api-key</c> header is sent when <see cref="QdrantOptions.ApiKey"/> is set. Retries, timeouts and circuit
-/// breaking come from the standard resilience handler on the named client <see cref="HttpClientName"/>
-/// (see <see cref="VectorIndexServiceCollectionExtensions.AddVectorIndex"/>).</item>
+/// <item>Several queries go in one <c>QueryBatch</c> call (the batch search of Qdrant's universal query API).</item>
+/// <item>Aliases are switched with one <c>UpdateAliases</c> call carrying a delete and a create operation, which Qdrant
+/// applies atomically.</item>
 /// </list>
-/// Errors: a missing collection raises <see cref="CollectionNotFoundException"/>; a request Qdrant rejects (400/422,
-/// e.g. a dimension mismatch) raises <see cref="ArgumentException"/> with Qdrant's message; anything else
-/// <see cref="HttpRequestException"/>.
+/// Errors: a missing collection (gRPC <c>NOT_FOUND</c>) raises <see cref="CollectionNotFoundException"/>; a request Qdrant
+/// rejects (<c>INVALID_ARGUMENT</c>, <c>ALREADY_EXISTS</c>, <c>FAILED_PRECONDITION</c>, <c>OUT_OF_RANGE</c>, e.g. a
+/// dimension mismatch) raises <see cref="ArgumentException"/> with Qdrant's message; anything else is the client's
+/// <see cref="RpcException"/> (e.g. <c>UNAVAILABLE</c> once the retries are spent). Cancellation raises
+/// <see cref="OperationCanceledException"/>.
 /// </summary>
 public sealed class QdrantVectorIndex : IVectorIndex
 {
-    /// <summary>Name of the <see cref="HttpClient"/> taken from <see cref="IHttpClientFactory"/>.</summary>
-    public const string HttpClientName = "qdrant";
-
     /// <summary>Payload key holding the caller's id.</summary>
     public const string IdKey = "_id";
 
-    /// <summary>Header carrying <see cref="QdrantOptions.ApiKey"/>.</summary>
-    public const string ApiKeyHeader = "api-key";
-
-    private const string CosineDistance = "Cosine";
-
-    private readonly IHttpClientFactory _httpClientFactory;
+    private readonly IQdrantClient _client;
     private readonly QdrantOptions _options;
-    private readonly Uri _baseUri;
     private readonly ILogger _logger;
 
-    public QdrantVectorIndex(IHttpClientFactory httpClientFactory, IOptions<VectorIndexOptions> options, ILogger<QdrantVectorIndex>? logger = null)
+    public QdrantVectorIndex(IQdrantClient client, IOptions<VectorIndexOptions> options, ILogger<QdrantVectorIndex>? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(httpClientFactory);
-        _httpClientFactory = httpClientFactory;
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        _client = client;
         _options = options.Value.Qdrant;
-        if (!_options.HasValidUrl())
-        {
-            throw new ArgumentException($"Qdrant URL '{_options.Url}' is not an absolute http(s) URL.", nameof(options));
-        }
-        _baseUri = new Uri(_options.Url.TrimEnd('/') + "/");
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -76,11 +65,80 @@ public sealed class QdrantVectorIndex : IVectorIndex
         return new Guid(bytes, bigEndian: true);
     }
 
-    /// <summary>Qdrant's filter for <paramref name="filter"/>: every key must match its value; null when there is nothing to match.</summary>
-    internal static QdrantFilter? ToQdrant(PayloadFilter? filter) =>
-        filter is null || filter.MustEqual.Count == 0
-            ? null
-            : new QdrantFilter(filter.MustEqual.Select(kv => new QdrantFieldCondition(kv.Key, new QdrantMatch(kv.Value))).ToList());
+    /// <summary>Qdrant's filter for <paramref name="filter"/>: every key must match its value (keyword match); null when
+    /// there is nothing to match.</summary>
+    internal static Filter? ToQdrant(PayloadFilter? filter)
+    {
+        if (filter is null || filter.MustEqual.Count == 0)
+        {
+            return null;
+        }
+        var result = new Filter();
+        foreach (var (key, value) in filter.MustEqual)
+        {
+            result.Must.Add(MatchKeyword(key, value));
+        }
+        return result;
+    }
+
+    /// <summary>The request that creates <paramref name="collection"/> with the configured settings; fields left unset
+    /// take Qdrant's defaults. On-disk storage and in-RAM quantized vectors are asked for with the <c>on_disk</c> /
+    /// <c>always_ram</c> flags, which Qdrant 1.20 deprecates in favour of <c>memory</c> but still honours, and which
+    /// older servers (that ignore the unknown <c>memory</c> field) understand too.</summary>
+#pragma warning disable CS0612 // on_disk / always_ram: see above.
+    internal CreateCollection CreateCollectionRequest(string collection, int dimension)
+    {
+        var vectors = new VectorParams { Size = (ulong)dimension, Distance = Distance.Cosine };
+        if (_options.OnDiskVectors)
+        {
+            vectors.OnDisk = true;
+        }
+        var hnsw = new HnswConfigDiff { M = (ulong)_options.HnswM, EfConstruct = (ulong)_options.HnswEfConstruct };
+        if (_options.HnswOnDisk)
+        {
+            hnsw.OnDisk = true;
+        }
+        var request = new CreateCollection
+        {
+            CollectionName = collection,
+            VectorsConfig = new VectorsConfig { Params = vectors },
+            HnswConfig = hnsw,
+        };
+        if (_options.Quantization == QdrantQuantization.Int8)
+        {
+            var scalar = new ScalarQuantization { Type = QuantizationType.Int8, AlwaysRam = _options.QuantizationAlwaysRam };
+            if (_options.QuantizationQuantile is { } quantile)
+            {
+                scalar.Quantile = (float)quantile;
+            }
+            request.QuantizationConfig = new QuantizationConfig { Scalar = scalar };
+        }
+        if (_options.ShardNumber is { } shards)
+        {
+            request.ShardNumber = (uint)shards;
+        }
+        if (_options.ReplicationFactor is { } replicas)
+        {
+            request.ReplicationFactor = (uint)replicas;
+        }
+        if (_options.WriteConsistencyFactor is { } writeConsistency)
+        {
+            request.WriteConsistencyFactor = (uint)writeConsistency;
+        }
+        return request;
+    }
+#pragma warning restore CS0612
+
+    /// <summary>Search parameters: <c>hnsw_ef</c>, plus rescoring and oversampling when collections are quantized.</summary>
+    internal SearchParams SearchParameters()
+    {
+        var parameters = new SearchParams { HnswEf = (ulong)_options.SearchEf };
+        if (_options.Quantization != QdrantQuantization.None)
+        {
+            parameters.Quantization = new QuantizationSearchParams { Rescore = _options.Rescore, Oversampling = _options.Oversampling };
+        }
+        return parameters;
+    }
 
     public async Task EnsureCollectionAsync(string collection, int dimension, CancellationToken cancellationToken = default)
     {
@@ -91,90 +149,104 @@ public sealed class QdrantVectorIndex : IVectorIndex
             CheckDimension(collection, existing, dimension);
             return;
         }
-        var body = new QdrantCreateCollection(new QdrantVectorParams(dimension, CosineDistance), new QdrantHnswConfig(_options.HnswM, _options.HnswEfConstruct));
-        using var response = await SendAsync(HttpMethod.Put, CollectionPath(collection), Json(body, QdrantJsonContext.Default.QdrantCreateCollection), cancellationToken);
-        if (response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.BadRequest
-            && (await ErrorTextAsync(response, cancellationToken)).Contains("already exists", StringComparison.OrdinalIgnoreCase))
+        try
+        {
+            await _client.CreateCollectionAsync(CreateCollectionRequest(collection, dimension), cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists
+            || (e.StatusCode == StatusCode.InvalidArgument && e.Status.Detail.Contains("already exists", StringComparison.OrdinalIgnoreCase)))
         {
             // Created concurrently by someone else: it must still have our dimension.
             var concurrent = await GetDimensionAsync(collection, cancellationToken) ?? throw new InvalidOperationException(
-                $"Qdrant reported collection '{collection}' as existing but does not return it.");
+                $"Qdrant reported collection '{collection}' as existing but does not return it.", e);
             CheckDimension(collection, concurrent, dimension);
             return;
         }
-        await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseBoolean, collection, cancellationToken);
-        _logger.LogInformation("Qdrant collection {Collection} created ({Dimension} dimensions, cosine, m={M}, ef_construct={EfConstruct})",
-            collection, dimension, _options.HnswM, _options.HnswEfConstruct);
+        catch (RpcException e) when (Translate(e, collection) is { } translated)
+        {
+            throw translated;
+        }
+        _logger.LogInformation(
+            "Qdrant collection {Collection} created ({Dimension} dimensions, cosine, m={M}, ef_construct={EfConstruct}, quantization={Quantization}, on_disk={OnDisk}, shards={Shards}, replicas={Replicas})",
+            collection, dimension, _options.HnswM, _options.HnswEfConstruct, _options.Quantization, _options.OnDiskVectors,
+            _options.ShardNumber?.ToString(CultureInfo.InvariantCulture) ?? "default", _options.ReplicationFactor?.ToString(CultureInfo.InvariantCulture) ?? "default");
     }
 
     public async Task<bool> CollectionExistsAsync(string collection, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Get, CollectionPath(collection), null, cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return await ResolveAliasAsync(collection, cancellationToken) is not null;
-        }
-        await EnsureSuccessAsync(response, collection, cancellationToken);
-        return true;
+        ArgumentException.ThrowIfNullOrEmpty(collection);
+        var exists = await CallAsync(collection, () => _client.CollectionExistsAsync(collection, cancellationToken));
+        return exists || await ResolveAliasAsync(collection, cancellationToken) is not null;
     }
 
     public async Task DeleteCollectionAsync(string collection, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Delete, CollectionPath(collection), null, cancellationToken);
-        if (response.StatusCode != HttpStatusCode.NotFound)
+        ArgumentException.ThrowIfNullOrEmpty(collection);
+        try
         {
-            await EnsureSuccessAsync(response, collection, cancellationToken);
+            await _client.DeleteCollectionAsync(collection, cancellationToken: cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            // Already gone.
+        }
+        catch (QdrantException)
+        {
+            // Qdrant answered "false": there was no such collection to delete.
+        }
+        catch (RpcException e) when (Translate(e, collection) is { } translated)
+        {
+            throw translated;
         }
     }
 
     public async Task<IReadOnlyList<string>> ListCollectionsAsync(CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Get, "collections", null, cancellationToken);
-        var result = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantCollectionList, null, cancellationToken);
-        return result?.Collections.Select(c => c.Name).Order(StringComparer.Ordinal).ToList() ?? [];
+        var names = await CallAsync(null, () => _client.ListCollectionsAsync(cancellationToken));
+        return names.Order(StringComparer.Ordinal).ToList();
     }
 
     public async Task UpsertAsync(string collection, IReadOnlyList<VectorPoint> points, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentNullException.ThrowIfNull(points);
         var converted = points.Select(ToQdrant).ToList();
         foreach (var batch in converted.Chunk(_options.UpsertBatchSize))
         {
-            using var response = await SendAsync(HttpMethod.Put, CollectionPath(collection, "points?wait=true"),
-                Json(new QdrantUpsert(batch), QdrantJsonContext.Default.QdrantUpsert), cancellationToken);
-            await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantUpdateResult, collection, cancellationToken);
+            await CallAsync(collection, () => _client.UpsertAsync(collection, batch, wait: true, cancellationToken: cancellationToken));
         }
     }
 
     public async Task DeleteAsync(string collection, IReadOnlyList<string> ids, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentNullException.ThrowIfNull(ids);
         foreach (var batch in ids.Select(PointId).Chunk(_options.UpsertBatchSize))
         {
-            using var response = await SendAsync(HttpMethod.Post, CollectionPath(collection, "points/delete?wait=true"),
-                Json(new QdrantDeletePoints(batch), QdrantJsonContext.Default.QdrantDeletePoints), cancellationToken);
-            await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantUpdateResult, collection, cancellationToken);
+            await CallAsync(collection, () => _client.DeleteAsync(collection, batch, wait: true, cancellationToken: cancellationToken));
         }
     }
 
     public async Task<VectorPoint?> GetAsync(string collection, string id, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentNullException.ThrowIfNull(id);
-        using var response = await SendAsync(HttpMethod.Post, CollectionPath(collection, "points"),
-            Json(new QdrantRetrieve([PointId(id)], WithPayload: true, WithVector: true), QdrantJsonContext.Default.QdrantRetrieve), cancellationToken);
-        var result = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseListQdrantRecord, collection, cancellationToken);
+        var result = await CallAsync(collection,
+            () => _client.RetrieveAsync(collection, PointId(id), withPayload: true, withVectors: true, cancellationToken: cancellationToken));
         if (result is not { Count: > 0 })
         {
             return null;
         }
         var record = result[0];
         var (originalId, payload) = FromQdrant(record.Payload);
-        return new VectorPoint(originalId ?? id, record.Vector ?? [], payload);
+        var vector = record.Vectors?.Vector?.GetDenseVector()?.Data.ToArray() ?? [];
+        return new VectorPoint(originalId ?? id, vector, payload);
     }
 
     public async Task<IReadOnlyList<IReadOnlyList<SearchHit>>> SearchAsync(string collection, IReadOnlyList<float[]> queries, int limit,
         PayloadFilter? filter = null, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentNullException.ThrowIfNull(queries);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         if (queries.Count == 0)
@@ -182,21 +254,31 @@ public sealed class QdrantVectorIndex : IVectorIndex
             return [];
         }
         var qdrantFilter = ToQdrant(filter);
-        var searchParams = new QdrantSearchParams(_options.SearchEf);
+        var searchParams = SearchParameters();
         var searches = queries.Select((q, i) =>
         {
             CheckVector(q, $"Query {i}");
-            return new QdrantSearch(q, limit, qdrantFilter, WithPayload: true, searchParams);
+            var search = new QueryPoints
+            {
+                CollectionName = collection,
+                Query = q,
+                Limit = (ulong)limit,
+                WithPayload = new WithPayloadSelector { Enable = true },
+                Params = searchParams,
+            };
+            if (qdrantFilter is not null)
+            {
+                search.Filter = qdrantFilter;
+            }
+            return search;
         }).ToList();
-        using var response = await SendAsync(HttpMethod.Post, CollectionPath(collection, "points/search/batch"),
-            Json(new QdrantSearchBatch(searches), QdrantJsonContext.Default.QdrantSearchBatch), cancellationToken);
-        var result = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseListListQdrantScoredPoint, collection, cancellationToken)
+        var result = await CallAsync(collection, () => _client.QueryBatchAsync(collection, searches, cancellationToken: cancellationToken))
             ?? throw new InvalidDataException("Qdrant answered a batch search without a result.");
         if (result.Count != queries.Count)
         {
             throw new InvalidDataException($"Qdrant answered {result.Count} result lists for {queries.Count} queries.");
         }
-        return result.Select(hits => (IReadOnlyList<SearchHit>)hits.Select(hit =>
+        return result.Select(batch => (IReadOnlyList<SearchHit>)batch.Result.Select(hit =>
         {
             var (originalId, payload) = FromQdrant(hit.Payload);
             return new SearchHit(originalId ?? IdText(hit.Id), hit.Score, payload);
@@ -205,47 +287,54 @@ public sealed class QdrantVectorIndex : IVectorIndex
 
     public async Task<long> CountAsync(string collection, PayloadFilter? filter = null, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Post, CollectionPath(collection, "points/count"),
-            Json(new QdrantCount(ToQdrant(filter), Exact: true), QdrantJsonContext.Default.QdrantCount), cancellationToken);
-        var result = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantCountResult, collection, cancellationToken);
-        return result?.Count ?? throw new InvalidDataException("Qdrant answered a count without a result.");
+        ArgumentException.ThrowIfNullOrEmpty(collection);
+        var count = await CallAsync(collection, () => _client.CountAsync(collection, ToQdrant(filter), exact: true, cancellationToken: cancellationToken));
+        return checked((long)count);
     }
 
     public async Task SetAliasAsync(string alias, string collection, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(alias);
         ArgumentException.ThrowIfNullOrEmpty(collection);
-        // One request: Qdrant applies the actions together, so searches through the alias never see it missing.
-        // Deleting an alias that does not exist is a no-op in Qdrant, so this also creates a new alias.
-        var body = new QdrantChangeAliases(
-        [
-            new QdrantAliasAction(DeleteAlias: new QdrantDeleteAlias(alias)),
-            new QdrantAliasAction(CreateAlias: new QdrantCreateAlias(collection, alias)),
-        ]);
-        using var response = await SendAsync(HttpMethod.Post, "collections/aliases", Json(body, QdrantJsonContext.Default.QdrantChangeAliases), cancellationToken);
-        await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseBoolean, collection, cancellationToken);
-        _logger.LogInformation("Qdrant alias {Alias} now points at {Collection}", alias, collection);
+        // One call: Qdrant applies the operations together, so searches through the alias never see it missing. The
+        // delete is sent only when the alias exists (a new alias is just created).
+        var current = await ResolveAliasAsync(alias, cancellationToken);
+        var operations = new List<AliasOperations>();
+        if (current is not null)
+        {
+            operations.Add(new AliasOperations { DeleteAlias = new DeleteAlias { AliasName = alias } });
+        }
+        operations.Add(new AliasOperations { CreateAlias = new CreateAlias { CollectionName = collection, AliasName = alias } });
+        await CallAsync(collection, () => _client.UpdateAliasesAsync(operations, cancellationToken: cancellationToken));
+        _logger.LogInformation("Qdrant alias {Alias} now points at {Collection} (was {Previous})", alias, collection, current ?? "unset");
     }
 
     public async Task<string?> ResolveAliasAsync(string alias, CancellationToken cancellationToken = default)
     {
-        using var response = await SendAsync(HttpMethod.Get, "aliases", null, cancellationToken);
-        var result = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantAliasList, null, cancellationToken);
-        return result?.Aliases.FirstOrDefault(a => a.AliasName == alias)?.CollectionName;
+        ArgumentException.ThrowIfNullOrEmpty(alias);
+        var aliases = await CallAsync(null, () => _client.ListAliasesAsync(cancellationToken));
+        return aliases.FirstOrDefault(a => a.AliasName == alias)?.CollectionName;
     }
 
+    /// <summary>The vector size of an existing collection, or null when it does not exist.</summary>
     private async Task<int?> GetDimensionAsync(string collection, CancellationToken cancellationToken)
     {
-        using var response = await SendAsync(HttpMethod.Get, CollectionPath(collection), null, cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound)
+        CollectionInfo info;
+        try
+        {
+            info = await _client.GetCollectionInfoAsync(collection, cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             return null;
         }
-        var info = await ReadResultAsync(response, QdrantJsonContext.Default.QdrantResponseQdrantCollectionInfo, collection, cancellationToken);
-        var vectors = info?.Config?.Params?.Vectors;
-        if (vectors is { ValueKind: JsonValueKind.Object } v && v.TryGetProperty("size", out var size) && size.TryGetInt32(out var dimension))
+        catch (RpcException e) when (Translate(e, collection) is { } translated)
         {
-            return dimension;
+            throw translated;
+        }
+        if (info?.Config?.Params?.VectorsConfig is { ConfigCase: VectorsConfig.ConfigOneofCase.Params } vectors)
+        {
+            return checked((int)vectors.Params.Size);
         }
         throw new InvalidOperationException($"Qdrant collection '{collection}' does not hold a single unnamed vector per point; it was not created by this index.");
     }
@@ -259,7 +348,7 @@ public sealed class QdrantVectorIndex : IVectorIndex
         }
     }
 
-    private static QdrantPoint ToQdrant(VectorPoint point)
+    private static PointStruct ToQdrant(VectorPoint point)
     {
         ArgumentNullException.ThrowIfNull(point);
         if (string.IsNullOrEmpty(point.Id))
@@ -267,15 +356,17 @@ public sealed class QdrantVectorIndex : IVectorIndex
             throw new ArgumentException("Point ids must not be empty.", nameof(point));
         }
         CheckVector(point.Vector, $"Point '{point.Id}'");
-        var payload = new Dictionary<string, string>(StringComparer.Ordinal) { [IdKey] = point.Id };
+        var result = new PointStruct { Id = PointId(point.Id), Vectors = point.Vector };
+        result.Payload[IdKey] = point.Id;
         foreach (var (key, value) in point.Payload ?? new Dictionary<string, string>())
         {
-            if (!payload.TryAdd(key, value))
+            if (key == IdKey)
             {
                 throw new ArgumentException($"Point '{point.Id}': payload key '{IdKey}' is reserved for the point id.", nameof(point));
             }
+            result.Payload[key] = value;
         }
-        return new QdrantPoint(PointId(point.Id), point.Vector, payload);
+        return result;
     }
 
     /// <summary>Same rule as the embedded index: cosine similarity needs a finite, non-zero vector.</summary>
@@ -289,13 +380,13 @@ public sealed class QdrantVectorIndex : IVectorIndex
         }
     }
 
-    private static (string? Id, IReadOnlyDictionary<string, string> Payload) FromQdrant(Dictionary<string, JsonElement>? payload)
+    private static (string? Id, IReadOnlyDictionary<string, string> Payload) FromQdrant(IDictionary<string, Value>? payload)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         string? id = null;
-        foreach (var (key, value) in payload ?? [])
+        foreach (var (key, value) in payload ?? new Dictionary<string, Value>())
         {
-            var text = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
+            var text = Text(value);
             if (key == IdKey)
             {
                 id = text;
@@ -308,73 +399,55 @@ public sealed class QdrantVectorIndex : IVectorIndex
         return (id, result);
     }
 
-    private static string IdText(JsonElement id) => id.ValueKind == JsonValueKind.String ? id.GetString()! : id.GetRawText();
-
-    private static string CollectionPath(string collection, string? rest = null)
+    /// <summary>A payload value as text: strings as they are, other scalars as JSON would write them.</summary>
+    private static string Text(Value value) => value.KindCase switch
     {
-        ArgumentException.ThrowIfNullOrEmpty(collection);
-        var path = "collections/" + Uri.EscapeDataString(collection);
-        return rest is null ? path : path + "/" + rest;
-    }
+        Value.KindOneofCase.StringValue => value.StringValue,
+        Value.KindOneofCase.IntegerValue => value.IntegerValue.ToString(CultureInfo.InvariantCulture),
+        Value.KindOneofCase.DoubleValue => value.DoubleValue.ToString("R", CultureInfo.InvariantCulture),
+        Value.KindOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+        Value.KindOneofCase.NullValue or Value.KindOneofCase.None => "null",
+        _ => value.ToString(),
+    };
 
-    private static JsonContent Json<T>(T body, JsonTypeInfo<T> typeInfo) => JsonContent.Create(body, typeInfo);
+    private static string IdText(PointId id) =>
+        id.PointIdOptionsCase == Qdrant.Client.Grpc.PointId.PointIdOptionsOneofCase.Uuid ? id.Uuid : id.Num.ToString(CultureInfo.InvariantCulture);
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    /// <summary>Runs one client call and translates Qdrant's refusals (see the class remarks).</summary>
+    private static async Task<T> CallAsync<T>(string? collection, Func<Task<T>> call)
     {
-        using var request = new HttpRequestMessage(method, new Uri(_baseUri, path)) { Content = content };
-        if (!string.IsNullOrEmpty(_options.ApiKey))
-        {
-            request.Headers.TryAddWithoutValidation(ApiKeyHeader, _options.ApiKey);
-        }
-        var started = Stopwatch.GetTimestamp();
-        var response = await _httpClientFactory.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
-        _logger.LogDebug("Qdrant {Method} {Path}: {Status} in {Elapsed:F1} ms", method, path, (int)response.StatusCode,
-            Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        return response;
-    }
-
-    private static async Task<T?> ReadResultAsync<T>(HttpResponseMessage response, JsonTypeInfo<QdrantResponse<T>> typeInfo, string? collection,
-        CancellationToken cancellationToken)
-    {
-        await EnsureSuccessAsync(response, collection, cancellationToken);
-        var envelope = await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken);
-        return envelope is null ? default : envelope.Result;
-    }
-
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, string? collection, CancellationToken cancellationToken)
-    {
-        if (response.IsSuccessStatusCode)
-        {
-            return;
-        }
-        var error = await ErrorTextAsync(response, cancellationToken);
-        var request = $"Qdrant {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.AbsolutePath} answered {(int)response.StatusCode}: {error}";
-        throw response.StatusCode switch
-        {
-            HttpStatusCode.NotFound when collection is not null => new CollectionNotFoundException(collection, request),
-            HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.UnprocessableEntity or HttpStatusCode.Conflict => new ArgumentException(request),
-            _ => new HttpRequestException(request, null, response.StatusCode),
-        };
-    }
-
-    /// <summary>Qdrant's <c>status.error</c> text, or the raw body when it is not in that shape.</summary>
-    private static async Task<string> ErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        var body = await response.Content.ReadAsStringAsync(cancellationToken);
         try
         {
-            using var json = JsonDocument.Parse(body);
-            if (json.RootElement.ValueKind == JsonValueKind.Object
-                && json.RootElement.TryGetProperty("status", out var status)
-                && status.ValueKind == JsonValueKind.Object
-                && status.TryGetProperty("error", out var error))
-            {
-                return error.ToString();
-            }
+            return await call();
         }
-        catch (JsonException)
+        catch (RpcException e) when (Translate(e, collection) is { } translated)
         {
+            throw translated;
         }
-        return body;
+    }
+
+    private static async Task CallAsync(string? collection, Func<Task> call)
+    {
+        try
+        {
+            await call();
+        }
+        catch (RpcException e) when (Translate(e, collection) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    /// <summary>The exception callers see for a gRPC error, or null to let the <see cref="RpcException"/> through.</summary>
+    internal static Exception? Translate(RpcException error, string? collection)
+    {
+        var message = $"Qdrant answered {error.StatusCode}: {error.Status.Detail}";
+        return error.StatusCode switch
+        {
+            StatusCode.NotFound when collection is not null => new CollectionNotFoundException(collection, error.Status.Detail),
+            StatusCode.NotFound or StatusCode.InvalidArgument or StatusCode.AlreadyExists or StatusCode.FailedPrecondition or StatusCode.OutOfRange =>
+                new ArgumentException(message, error),
+            _ => null,
+        };
     }
 }

@@ -6,7 +6,7 @@ namespace Landmark.VectorIndex;
 
 /// <summary>
 /// Readiness of the configured <see cref="IVectorIndex"/>: healthy when it lists its collections within
-/// <see cref="Timeout"/> (for Qdrant this is a round trip to the server), unhealthy with the error otherwise.
+/// <see cref="Timeout"/> (for Qdrant this is a gRPC round trip to the server, retries included), unhealthy with the error otherwise.
 /// Registered by <see cref="VectorIndexServiceCollectionExtensions.AddVectorIndex"/> as <see cref="Name"/> with tag <see cref="ReadyTag"/>.
 /// </summary>
 public sealed class VectorIndexHealthCheck(IVectorIndex index, IOptions<VectorIndexOptions> options, ILogger<VectorIndexHealthCheck> logger) : IHealthCheck

@@ -107,14 +107,46 @@ public sealed class HnswOptions
     public double FilteredScanBelowFraction { get; set; } = 0.05;
 }
 
-/// <summary>Settings of <see cref="QdrantVectorIndex"/> (section <c>Landmark:Index:Qdrant</c>).</summary>
+/// <summary>How a Qdrant collection compresses the vectors it searches (<c>quantization_config</c>).</summary>
+public enum QdrantQuantization
+{
+    /// <summary>No quantization: the HNSW search reads the float32 vectors (Qdrant's default).</summary>
+    None,
+    /// <summary>Scalar int8 quantization: a quarter of the vector memory; candidates are re-scored with the float32 vectors
+    /// (<see cref="QdrantOptions.Rescore"/>, <see cref="QdrantOptions.Oversampling"/>).</summary>
+    Int8,
+}
+
+/// <summary>
+/// Settings of <see cref="QdrantVectorIndex"/> (section <c>Landmark:Index:Qdrant</c>). The collection settings (HNSW,
+/// on-disk storage, quantization, shards and replicas) apply when the adapter creates a collection; existing collections
+/// keep theirs. The defaults create what Qdrant creates by default (in-RAM float32 vectors, one shard, one replica).
+/// </summary>
 public sealed class QdrantOptions
 {
-    /// <summary>REST endpoint, e.g. <c>http://qdrant:6333</c>. Required (absolute http/https URL) when the provider is Qdrant.</summary>
-    public string Url { get; set; } = "http://localhost:6333";
+    /// <summary>Qdrant's REST port. The adapter speaks gRPC, which Qdrant serves on <see cref="DefaultGrpcPort"/>.</summary>
+    public const int RestPort = 6333;
 
-    /// <summary>Sent as the <c>api-key</c> header when set.</summary>
+    /// <summary>Qdrant's gRPC port.</summary>
+    public const int DefaultGrpcPort = 6334;
+
+    /// <summary>
+    /// gRPC endpoint, e.g. <c>http://qdrant:6334</c> (<c>https://</c> for TLS; without a port, 6334). Required (absolute
+    /// http/https URL, not the REST port 6333) when the provider is Qdrant.
+    /// </summary>
+    public string Url { get; set; } = "http://localhost:6334";
+
+    /// <summary>Sent as the <c>api-key</c> metadata of every call when set.</summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>Deadline of one call, retries included.</summary>
+    [Range(1, 600)]
+    public int TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Attempts per call when Qdrant is unavailable (gRPC <c>UNAVAILABLE</c>); 1 disables retries. Every
+    /// operation the adapter sends is idempotent, so retrying is safe.</summary>
+    [Range(1, 5)]
+    public int MaxAttempts { get; set; } = 3;
 
     /// <summary>HNSW graph degree for new collections (<c>hnsw_config.m</c>).</summary>
     [Range(1, 512)]
@@ -124,19 +156,76 @@ public sealed class QdrantOptions
     [Range(4, 4096)]
     public int HnswEfConstruct { get; set; } = 128;
 
+    /// <summary>Keep the HNSW graph on disk (memory-mapped) instead of in RAM (<c>hnsw_config.on_disk</c>).</summary>
+    public bool HnswOnDisk { get; set; }
+
     /// <summary>Search-time ef (<c>params.hnsw_ef</c>; higher = more exact, slower).</summary>
     [Range(1, 4096)]
     public int SearchEf { get; set; } = 128;
 
-    /// <summary>Points per <c>PUT /collections/{name}/points</c> request.</summary>
+    /// <summary>Store the float32 vectors of new collections on disk, memory-mapped (<c>vectors.on_disk</c>); with
+    /// <see cref="QdrantQuantization.Int8"/> and <see cref="QuantizationAlwaysRam"/> the search still runs from RAM.</summary>
+    public bool OnDiskVectors { get; set; }
+
+    /// <summary>Quantization of new collections (<c>quantization_config</c>).</summary>
+    public QdrantQuantization Quantization { get; set; } = QdrantQuantization.None;
+
+    /// <summary>Quantile of the values that set the int8 range (<c>scalar.quantile</c>); unset = Qdrant's default (all values).</summary>
+    [Range(0.5, 1.0)]
+    public double? QuantizationQuantile { get; set; }
+
+    /// <summary>Keep the quantized vectors in RAM even when the originals are on disk (<c>scalar.always_ram</c>).</summary>
+    public bool QuantizationAlwaysRam { get; set; } = true;
+
+    /// <summary>With quantization: re-score the candidates with the original vectors (<c>params.quantization.rescore</c>).</summary>
+    public bool Rescore { get; set; } = true;
+
+    /// <summary>With quantization: candidates fetched per result wanted before re-scoring (<c>params.quantization.oversampling</c>).</summary>
+    [Range(1.0, 16.0)]
+    public double Oversampling { get; set; } = 2.0;
+
+    /// <summary>Shards of new collections (<c>shard_number</c>); unset = Qdrant's default (one per node in a cluster).</summary>
+    [Range(1, 1024)]
+    public int? ShardNumber { get; set; }
+
+    /// <summary>Copies of each shard in a cluster (<c>replication_factor</c>); unset = Qdrant's default (1).</summary>
+    [Range(1, 16)]
+    public int? ReplicationFactor { get; set; }
+
+    /// <summary>Replicas that must apply a write before it succeeds (<c>write_consistency_factor</c>), at most
+    /// <see cref="ReplicationFactor"/>; unset = Qdrant's default (1).</summary>
+    [Range(1, 16)]
+    public int? WriteConsistencyFactor { get; set; }
+
+    /// <summary>Points per upsert or delete call.</summary>
     [Range(1, 10000)]
     public int UpsertBatchSize { get; set; } = 256;
 
-    /// <summary>Timeout of one HTTP attempt; retries of the resilience handler get three times this in total.</summary>
-    [Range(1, 600)]
-    public int TimeoutSeconds { get; set; } = 30;
-
     /// <summary>True when <see cref="Url"/> is an absolute http(s) URL.</summary>
-    public bool HasValidUrl() =>
-        Uri.TryCreate(Url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps);
+    public bool HasValidUrl() => TryGetEndpoint(out _);
+
+    /// <summary><see cref="Url"/> as the gRPC address the client connects to: scheme, host and port (6334 when the URL
+    /// names none); false when it is not an absolute http(s) URL.</summary>
+    public bool TryGetEndpoint(out Uri endpoint)
+    {
+        endpoint = null!;
+        if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(uri.Host))
+        {
+            return false;
+        }
+        var port = uri.IsDefaultPort && !HasExplicitPort(Url) ? DefaultGrpcPort : uri.Port;
+        endpoint = new UriBuilder(uri.Scheme, uri.Host, port).Uri;
+        return true;
+    }
+
+    /// <summary>True when the URL's authority carries a port (so <c>http://q:80</c> keeps 80).</summary>
+    private static bool HasExplicitPort(string url)
+    {
+        var rest = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        var end = rest.IndexOfAny(['/', '?', '#']);
+        var authority = end < 0 ? rest : rest[..end];
+        var host = authority[(authority.LastIndexOf('@') + 1)..];
+        return host.StartsWith('[') ? host.Contains("]:", StringComparison.Ordinal) : host.Contains(':');
+    }
 }

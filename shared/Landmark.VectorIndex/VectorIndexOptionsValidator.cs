@@ -5,7 +5,8 @@ namespace Landmark.VectorIndex;
 
 /// <summary>
 /// Validates <see cref="VectorIndexOptions"/> including the nested provider sections (which data annotations on the
-/// root alone do not reach), and requires an absolute http(s) <see cref="QdrantOptions.Url"/> when the provider is Qdrant.
+/// root alone do not reach), and requires an absolute http(s) <see cref="QdrantOptions.Url"/> that is not Qdrant's REST port
+/// when the provider is Qdrant, and a write consistency factor no larger than the replication factor.
 /// </summary>
 public sealed class VectorIndexOptionsValidator : IValidateOptions<VectorIndexOptions>
 {
@@ -35,9 +36,25 @@ public sealed class VectorIndexOptionsValidator : IValidateOptions<VectorIndexOp
                 {
                     failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Url is required when Provider is Qdrant.");
                 }
-                else if (!options.Qdrant.HasValidUrl())
+                else if (!options.Qdrant.TryGetEndpoint(out var endpoint))
                 {
                     failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Url '{options.Qdrant.Url}' must be an absolute http or https URL.");
+                }
+                else if (endpoint.Port == QdrantOptions.RestPort)
+                {
+                    failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Url '{options.Qdrant.Url}' names Qdrant's REST port {QdrantOptions.RestPort}; " +
+                        $"the client speaks gRPC, served on {QdrantOptions.DefaultGrpcPort} (e.g. http://qdrant:{QdrantOptions.DefaultGrpcPort}).");
+                }
+                if (options.Qdrant is { } qdrant)
+                {
+                    if (!Enum.IsDefined(qdrant.Quantization))
+                    {
+                        failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:Quantization '{qdrant.Quantization}' is not one of {string.Join(", ", Enum.GetNames<QdrantQuantization>())}.");
+                    }
+                    if (qdrant.WriteConsistencyFactor is { } writeConsistency && writeConsistency > (qdrant.ReplicationFactor ?? 1))
+                    {
+                        failures.Add($"{VectorIndexOptions.SectionName}:Qdrant:WriteConsistencyFactor {writeConsistency} exceeds ReplicationFactor {qdrant.ReplicationFactor ?? 1}: no write could succeed.");
+                    }
                 }
                 break;
         }

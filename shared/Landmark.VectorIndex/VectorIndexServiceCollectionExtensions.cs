@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Qdrant.Client;
 
 namespace Landmark.VectorIndex;
 
@@ -14,8 +14,8 @@ public static class VectorIndexServiceCollectionExtensions
     /// Binds <see cref="VectorIndexOptions"/> from <c>Landmark:Index</c> (data annotations and
     /// <see cref="VectorIndexOptionsValidator"/>, checked at start-up: a Qdrant provider needs a valid Url), registers
     /// the configured provider as the singleton <see cref="IVectorIndex"/> (<see cref="EmbeddedVectorIndex"/> or
-    /// <see cref="QdrantVectorIndex"/>, whose named <see cref="HttpClient"/> gets the standard resilience handler) and
-    /// the readiness check <see cref="VectorIndexHealthCheck"/>. Idempotent.
+    /// <see cref="QdrantVectorIndex"/> over the official client: <see cref="IQdrantClient"/> from a <see cref="QdrantConnection"/>
+    /// with retries and deadlines) and the readiness check <see cref="VectorIndexHealthCheck"/>. Idempotent.
     /// </summary>
     public static IServiceCollection AddVectorIndex(this IServiceCollection services, IConfiguration configuration)
     {
@@ -33,21 +33,10 @@ public static class VectorIndexServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<VectorIndexOptions>, VectorIndexOptionsValidator>());
 
-        services.AddHttpClient(QdrantVectorIndex.HttpClientName, client =>
-            {
-                // The resilience handler enforces the per-attempt and total timeouts.
-                client.Timeout = System.Threading.Timeout.InfiniteTimeSpan;
-            })
-            .AddStandardResilienceHandler()
-            .Configure(resilience =>
-            {
-                // Read straight from configuration: the options themselves are validated (and reported) on their own.
-                var seconds = configuration.GetSection(VectorIndexOptions.SectionName).GetValue<int?>("Qdrant:TimeoutSeconds") ?? new QdrantOptions().TimeoutSeconds;
-                var attempt = TimeSpan.FromSeconds(Math.Clamp(seconds, 1, 600));
-                resilience.AttemptTimeout.Timeout = attempt;
-                resilience.TotalRequestTimeout.Timeout = attempt * 3;
-                resilience.CircuitBreaker.SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, (attempt * 2).Ticks));
-            });
+        // Built only when the provider is Qdrant (resolved lazily); tests replace IQdrantClient with a substitute.
+        services.TryAddSingleton(sp => new QdrantConnection(
+            sp.GetRequiredService<IOptions<VectorIndexOptions>>().Value.Qdrant, sp.GetService<ILoggerFactory>()));
+        services.TryAddSingleton<IQdrantClient>(sp => sp.GetRequiredService<QdrantConnection>().Client);
 
         services.TryAddSingleton<IVectorIndex>(sp =>
         {
@@ -55,7 +44,7 @@ public static class VectorIndexServiceCollectionExtensions
             return options.Value.Provider switch
             {
                 VectorIndexProvider.Embedded => new EmbeddedVectorIndex(options.Value.Embedded, sp.GetService<ILogger<EmbeddedVectorIndex>>()),
-                VectorIndexProvider.Qdrant => new QdrantVectorIndex(sp.GetRequiredService<IHttpClientFactory>(), options, sp.GetService<ILogger<QdrantVectorIndex>>()),
+                VectorIndexProvider.Qdrant => new QdrantVectorIndex(sp.GetRequiredService<IQdrantClient>(), options, sp.GetService<ILogger<QdrantVectorIndex>>()),
                 _ => throw new InvalidOperationException($"Unknown vector index provider '{options.Value.Provider}'."),
             };
         });

@@ -134,6 +134,9 @@ public partial class HelmChartTests
     [InlineData("config:\n  logFormat: xml\n")]
     [InlineData("rabbitmq:\n  persistence: {size: lots}\n")]
     [InlineData("serviceAccount:\n  automountServiceAccountToken: maybe\n")]
+    [InlineData("index:\n  qdrant:\n    url: http://qdrant:6333\n")]
+    [InlineData("index:\n  qdrant:\n    collection:\n      quantization: Binary\n")]
+    [InlineData("index:\n  qdrant:\n    collection:\n      shardNumber: 0\n")]
     public void Invalid_values_are_rejected_by_the_schema(string overrides)
     {
         Assert.NotEmpty(Validate(ValuesYaml, "auth:\n  existingSecret: s\n", overrides));

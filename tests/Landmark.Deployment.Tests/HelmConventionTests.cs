@@ -169,7 +169,8 @@ public partial class HelmConventionTests
         var helpers = Template("_helpers.tpl");
         Assert.Contains("{{ include \"landmark.fullname\" . }}-rabbitmq", helpers, StringComparison.Ordinal);
         Assert.Contains("{{ include \"landmark.fullname\" . }}-minio:9000", helpers, StringComparison.Ordinal);
-        Assert.Contains("http://{{ include \"landmark.fullname\" . }}-qdrant:6333", helpers, StringComparison.Ordinal);
+        // Qdrant's gRPC port: the official client.
+        Assert.Contains("http://{{ include \"landmark.fullname\" . }}-qdrant:6334", helpers, StringComparison.Ordinal);
         Assert.Contains("include \"landmark.rabbitmqHost\"", Template("configmap.yaml"), StringComparison.Ordinal);
         Assert.Contains("include \"landmark.rabbitmqHost\"", Template("secret.yaml"), StringComparison.Ordinal);
     }

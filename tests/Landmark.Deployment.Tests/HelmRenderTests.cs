@@ -245,7 +245,9 @@ public class HelmRenderTests
         var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "dev-landmark").Data;
         Assert.Equal("dev-landmark-rabbitmq", config["Landmark__Messaging__RabbitMq__Host"]);
         Assert.Equal("dev-landmark-minio:9000", config["Landmark__Storage__S3__Endpoint"]);
-        Assert.Equal("http://dev-landmark-qdrant:6333", config["Landmark__Index__Qdrant__Url"]);
+        Assert.Equal("http://dev-landmark-qdrant:6334", config["Landmark__Index__Qdrant__Url"]);
+        var qdrant = objects.OfType<V1Service>().Single(s => s.Metadata.Name == "dev-landmark-qdrant");
+        Assert.Contains(qdrant.Spec.Ports, p => p.Port == 6334 && p.Name == "grpc");
         var secret = objects.OfType<V1Secret>().Single();
         Assert.Contains("@dev-landmark-rabbitmq:5672/", secret.StringData["rabbitmq-uri"], StringComparison.Ordinal);
     }

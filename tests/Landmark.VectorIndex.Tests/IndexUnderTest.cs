@@ -6,8 +6,9 @@ namespace Landmark.VectorIndex.Tests;
 
 /// <summary>
 /// One <see cref="IVectorIndex"/> implementation prepared for a test: the embedded index in a fresh temp directory
-/// searching exactly or through its HNSW graph (always available), or a real Qdrant at <c>QDRANT_URL</c> (available
-/// only when that variable is set). Collections
+/// searching exactly or through its HNSW graph (always available), or a real Qdrant at <c>QDRANT_URL</c>, its gRPC
+/// endpoint such as <c>http://localhost:6334</c> (available only when that variable is set; <c>QDRANT_API_KEY</c> is sent
+/// when set). Collections
 /// are named with a per-test prefix and removed on dispose.
 /// </summary>
 public sealed class IndexUnderTest : IAsyncDisposable
@@ -19,6 +20,7 @@ public sealed class IndexUnderTest : IAsyncDisposable
     public const string QdrantApiKeyVariable = "QDRANT_API_KEY";
 
     private readonly TempDirectory? _directory;
+    private readonly QdrantConnection? _connection;
 
     private IndexUnderTest(string implementation)
     {
@@ -34,13 +36,20 @@ public sealed class IndexUnderTest : IAsyncDisposable
                 Index = new EmbeddedVectorIndex(new EmbeddedIndexOptions { Path = _directory.Path, Search = EmbeddedSearchMode.Hnsw });
                 break;
             case Qdrant:
+                // The contract against a real server, through the same connection (gRPC channel, retries, api-key) and
+                // adapter the services register.
                 var url = QdrantUrl ?? throw new InvalidOperationException($"{QdrantUrlVariable} is not set.");
                 var options = new VectorIndexOptions
                 {
                     Provider = VectorIndexProvider.Qdrant,
-                    Qdrant = new QdrantOptions { Url = url, ApiKey = Environment.GetEnvironmentVariable(QdrantApiKeyVariable) },
+                    Qdrant = new QdrantOptions { Url = url, ApiKey = Environment.GetEnvironmentVariable(QdrantApiKeyVariable), TimeoutSeconds = 60 },
                 };
-                Index = new QdrantVectorIndex(new PlainHttpClientFactory(), Options.Create(options));
+                if (options.Qdrant.TryGetEndpoint(out var endpoint) && endpoint.Port == QdrantOptions.RestPort)
+                {
+                    throw new InvalidOperationException($"{QdrantUrlVariable}={url} names Qdrant's REST port; the client speaks gRPC on {QdrantOptions.DefaultGrpcPort}.");
+                }
+                _connection = new QdrantConnection(options.Qdrant);
+                Index = new QdrantVectorIndex(_connection.Client, Options.Create(options));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(implementation), implementation, "Unknown implementation.");
@@ -91,14 +100,8 @@ public sealed class IndexUnderTest : IAsyncDisposable
         finally
         {
             (Index as IDisposable)?.Dispose();
+            _connection?.Dispose();
             _directory?.Dispose();
         }
-    }
-
-    private sealed class PlainHttpClientFactory : IHttpClientFactory
-    {
-        private static readonly HttpClient Shared = new() { Timeout = TimeSpan.FromSeconds(60) };
-
-        public HttpClient CreateClient(string name) => Shared;
     }
 }

@@ -1,16 +1,19 @@
-using System.Net;
+using Grpc.Core;
 using Landmark.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
+using NSubstitute;
+using NSubstitute.ExceptionExtensions;
+using Qdrant.Client;
+using Qdrant.Client.Grpc;
 using Xunit;
 
 namespace Landmark.VectorIndex.Tests;
 
 /// <summary><see cref="VectorIndexServiceCollectionExtensions.AddVectorIndex"/>: binding, validation at start-up, the
-/// chosen provider, the resilient HTTP pipeline for Qdrant and the health check.</summary>
+/// chosen provider, the gRPC connection to Qdrant (endpoint, api-key, retries) and the health check.</summary>
 public sealed class VectorIndexRegistrationTests : IDisposable
 {
     private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-index-di");
@@ -47,71 +50,134 @@ public sealed class VectorIndexRegistrationTests : IDisposable
     [Theory]
     [InlineData("")]
     [InlineData("not a url")]
-    [InlineData("ftp://qdrant:6333")]
-    public async Task A_qdrant_provider_without_a_valid_url_fails_validation_at_start(string url)
+    [InlineData("ftp://qdrant:6334")]
+    [InlineData("http://qdrant:6333")]
+    public async Task A_qdrant_provider_without_a_valid_grpc_url_fails_validation_at_start(string url)
     {
         await using var services = Build(new() { ["Landmark:Index:Provider"] = "Qdrant", ["Landmark:Index:Qdrant:Url"] = url });
         var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
         Assert.Contains("Url", error.Message);
     }
 
-    [Fact]
-    public async Task Out_of_range_settings_fail_validation_at_start()
+    [Theory]
+    [InlineData("UpsertBatchSize", "0")]
+    [InlineData("Oversampling", "0.5")]
+    [InlineData("ShardNumber", "0")]
+    [InlineData("QuantizationQuantile", "0.2")]
+    [InlineData("MaxAttempts", "9")]
+    public async Task Out_of_range_settings_fail_validation_at_start(string key, string value)
     {
-        await using var services = Build(new() { ["Landmark:Index:Provider"] = "Qdrant", ["Landmark:Index:Qdrant:UpsertBatchSize"] = "0" });
+        await using var services = Build(new() { ["Landmark:Index:Provider"] = "Qdrant", [$"Landmark:Index:Qdrant:{key}"] = value });
         var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
-        Assert.Contains("UpsertBatchSize", error.Message);
+        Assert.Contains(key, error.Message);
     }
 
     [Fact]
-    public async Task The_qdrant_provider_goes_through_the_named_client_with_the_standard_resilience_handler()
+    public async Task A_write_consistency_factor_above_the_replication_factor_fails_validation_at_start()
     {
-        var handler = new RecordingHandler()
-            .Respond("""{"status":{"error":"Service unavailable"},"time":0.0}""", HttpStatusCode.ServiceUnavailable)
-            .Respond("""{"result":{"collections":[{"name":"gallery-v1"}]},"status":"ok","time":0.0001}""");
-        await using var services = Build(
-            new()
-            {
-                ["Landmark:Index:Provider"] = "Qdrant",
-                ["Landmark:Index:Qdrant:Url"] = "http://qdrant.test:6333",
-                ["Landmark:Index:Qdrant:ApiKey"] = "k",
-            },
-            s =>
-            {
-                s.AddHttpClient(QdrantVectorIndex.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => handler);
-                s.Configure<HttpStandardResilienceOptions>(QdrantVectorIndex.HttpClientName + "-standard", o => o.Retry.Delay = TimeSpan.FromMilliseconds(1));
-            });
+        await using var services = Build(new()
+        {
+            ["Landmark:Index:Provider"] = "Qdrant",
+            ["Landmark:Index:Qdrant:ReplicationFactor"] = "2",
+            ["Landmark:Index:Qdrant:WriteConsistencyFactor"] = "3",
+        });
+        var error = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("WriteConsistencyFactor", error.Message);
+    }
+
+    [Theory]
+    [InlineData("http://qdrant.test:6334", "http://qdrant.test:6334/")]
+    [InlineData("http://qdrant.test", "http://qdrant.test:6334/")]
+    [InlineData("https://qdrant.example.com:443/", "https://qdrant.example.com/")]
+    [InlineData("https://qdrant.example.com", "https://qdrant.example.com:6334/")]
+    [InlineData("http://[::1]:7334", "http://[::1]:7334/")]
+    public void The_url_maps_to_the_grpc_endpoint(string url, string endpoint)
+    {
+        Assert.True(new QdrantOptions { Url = url }.TryGetEndpoint(out var actual));
+        Assert.Equal(endpoint, actual.ToString());
+    }
+
+    [Fact]
+    public async Task The_qdrant_provider_builds_the_official_client_from_the_options()
+    {
+        await using var services = Build(new()
+        {
+            ["Landmark:Index:Provider"] = "Qdrant",
+            ["Landmark:Index:Qdrant:Url"] = "http://qdrant.test",
+            ["Landmark:Index:Qdrant:Quantization"] = "Int8",
+            ["Landmark:Index:Qdrant:ShardNumber"] = "6",
+        });
         services.GetRequiredService<IStartupValidator>().Validate();
-        var index = Assert.IsType<QdrantVectorIndex>(services.GetRequiredService<IVectorIndex>());
+        Assert.IsType<QdrantVectorIndex>(services.GetRequiredService<IVectorIndex>());
+        var connection = services.GetRequiredService<QdrantConnection>();
+        Assert.Equal(new Uri("http://qdrant.test:6334"), connection.Endpoint);
+        Assert.Same(connection.Client, services.GetRequiredService<IQdrantClient>());
+        var options = services.GetRequiredService<IOptions<VectorIndexOptions>>().Value.Qdrant;
+        Assert.Equal((QdrantQuantization.Int8, 6), (options.Quantization, options.ShardNumber));
+    }
+
+    [Fact]
+    public async Task The_connection_sends_the_api_key_and_retries_an_unavailable_qdrant()
+    {
+        var handler = new GrpcAnswers()
+            .Fail(StatusCode.Unavailable, "starting")
+            .Answer(new ListCollectionsResponse { Collections = { new CollectionDescription { Name = "gallery-v1" } }, Time = 0.0001 });
+        using var connection = new QdrantConnection(new QdrantOptions { Url = "http://qdrant.test:6334", ApiKey = "k", MaxAttempts = 3 }, null, handler);
+        var index = new QdrantVectorIndex(connection.Client, Options.Create(new VectorIndexOptions { Provider = VectorIndexProvider.Qdrant }));
 
         Assert.Equal(["gallery-v1"], await index.ListCollectionsAsync());
 
-        // The 503 was retried by the resilience handler; both attempts carried the api key.
         Assert.Equal(2, handler.Requests.Count);
-        Assert.All(handler.Requests, r => Assert.Equal(("GET", "/collections", "k"), (r.Method, r.PathAndQuery, r.ApiKey)));
+        Assert.All(handler.Requests, r => Assert.Equal(("/qdrant.Collections/List", "k", "qdrant.test:6334"), (r.Path, r.ApiKey, r.Authority)));
     }
 
     [Fact]
-    public async Task The_health_check_reports_an_index_that_does_not_answer_as_unhealthy()
+    public async Task Without_an_api_key_no_api_key_metadata_is_sent_and_errors_surface_after_the_last_attempt()
     {
-        var handler = new RecordingHandler();
-        for (var i = 0; i < 10; i++)
-        {
-            handler.Respond("""{"status":{"error":"boom"},"time":0.0}""", HttpStatusCode.InternalServerError);
-        }
+        var handler = new GrpcAnswers().Fail(StatusCode.Unavailable, "down").Fail(StatusCode.Unavailable, "down");
+        using var connection = new QdrantConnection(new QdrantOptions { Url = "http://qdrant.test:6334", MaxAttempts = 2 }, null, handler);
+        var index = new QdrantVectorIndex(connection.Client, Options.Create(new VectorIndexOptions { Provider = VectorIndexProvider.Qdrant }));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => index.ListCollectionsAsync());
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(2, handler.Requests.Count);
+        Assert.All(handler.Requests, r => Assert.Null(r.ApiKey));
+    }
+
+    [Fact]
+    public async Task The_health_check_reports_a_qdrant_that_answers_as_healthy_and_one_that_does_not_as_unhealthy()
+    {
+        var client = Substitute.For<IQdrantClient>();
+        client.ListCollectionsAsync(Arg.Any<CancellationToken>()).Returns(["gallery-v1", "gallery-v2"]);
         await using var services = Build(
-            new() { ["Landmark:Index:Provider"] = "Qdrant", ["Landmark:Index:Qdrant:Url"] = "http://qdrant.test:6333" },
-            s =>
-            {
-                s.AddHttpClient(QdrantVectorIndex.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => handler);
-                s.Configure<HttpStandardResilienceOptions>(QdrantVectorIndex.HttpClientName + "-standard", o => o.Retry.Delay = TimeSpan.FromMilliseconds(1));
-            });
+            new() { ["Landmark:Index:Provider"] = "Qdrant", ["Landmark:Index:Qdrant:Url"] = "http://qdrant.test:6334" },
+            s => s.AddSingleton(client));
 
+        var healthy = (await CheckHealthAsync(services)).Entries[VectorIndexHealthCheck.Name];
+        Assert.Equal(HealthStatus.Healthy, healthy.Status);
+        Assert.Equal(2, healthy.Data["collections"]);
+
+        client.ListCollectionsAsync(Arg.Any<CancellationToken>()).ThrowsAsync(new RpcException(new Status(StatusCode.Unavailable, "connection refused")));
         var entry = (await CheckHealthAsync(services)).Entries[VectorIndexHealthCheck.Name];
-
         Assert.Equal(HealthStatus.Unhealthy, entry.Status);
         Assert.Contains("Qdrant", entry.Description);
-        Assert.IsType<HttpRequestException>(entry.Exception);
+        Assert.IsType<RpcException>(entry.Exception);
+    }
+
+    [Fact]
+    public async Task The_health_check_reports_an_unreachable_qdrant_as_unhealthy_through_the_real_client()
+    {
+        // Nothing listens on port 1: the real channel fails to connect (UNAVAILABLE) within the check's time.
+        await using var services = Build(new()
+        {
+            ["Landmark:Index:Provider"] = "Qdrant",
+            ["Landmark:Index:Qdrant:Url"] = "http://127.0.0.1:1",
+            ["Landmark:Index:Qdrant:MaxAttempts"] = "1",
+        });
+        var entry = (await CheckHealthAsync(services)).Entries[VectorIndexHealthCheck.Name];
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.IsType<RpcException>(entry.Exception);
     }
 
     public void Dispose() => _root.Dispose();

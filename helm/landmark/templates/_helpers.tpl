@@ -185,5 +185,5 @@ k8s.namespace.name, service.version and deployment.environment. */}}
 {{- end -}}
 
 {{- define "landmark.qdrantUrl" -}}
-{{- if .Values.index.qdrant.deploy }}http://{{ include "landmark.fullname" . }}-qdrant:6333{{ else }}{{ .Values.index.qdrant.url }}{{ end -}}
+{{- if .Values.index.qdrant.deploy }}http://{{ include "landmark.fullname" . }}-qdrant:6334{{ else }}{{ .Values.index.qdrant.url }}{{ end -}}
 {{- end -}}
