@@ -75,7 +75,7 @@ public sealed class ImagePipeline
         using var pin = data.Pin();
         using var source = EncodedSource.Open(this, data.Span, (IntPtr)pin.Pointer, format);
         var plan = PlanVariants(source.Header);
-        return CheckCost(source.Plan(data.Span, plan.DecodeTargets).Cost);
+        return CheckCost(source.Plan(data, plan.DecodeTargets).Cost);
     }
 
     private unsafe PreparedImage Prepare(ReadOnlyMemory<byte> data, DecodeBudget.Lease? held, CancellationToken cancellationToken)
@@ -86,7 +86,7 @@ public sealed class ImagePipeline
         var header = source.Header;
         var specs = _options.Variants;
         var plan = PlanVariants(header);
-        var decodePlan = source.Plan(data.Span, plan.DecodeTargets);
+        var decodePlan = source.Plan(data, plan.DecodeTargets);
         var cost = CheckCost(decodePlan.Cost);
         using var lease = held is not null && held.Weight >= cost ? null : Budget.Acquire(cost, cancellationToken);
 
@@ -95,7 +95,7 @@ public sealed class ImagePipeline
         // decoder's rows, all in the same pass.
         var results = new EncodedVariant[specs.Count];
         var rendered = new SKBitmap?[specs.Count];
-        var decoded = source.Decode(data.Span, decodePlan, plan.DecodeTargets);
+        var decoded = source.Decode(data, decodePlan, plan.DecodeTargets);
         try
         {
             for (var k = 0; k < plan.DecodeIndices.Count; k++)
@@ -188,9 +188,9 @@ public sealed class ImagePipeline
         using var pin = data.Pin();
         using var source = EncodedSource.Open(this, data.Span, (IntPtr)pin.Pointer, format);
         (int, int)[] targets = [(size, size)];
-        var decodePlan = source.Plan(data.Span, targets);
+        var decodePlan = source.Plan(data, targets);
         using var lease = Budget.Acquire(CheckCost(decodePlan.Cost));
-        var decoded = source.Decode(data.Span, decodePlan, targets);
+        var decoded = source.Decode(data, decodePlan, targets);
         using var square = Orient(decoded[0]!, source.Header.Orientation);
 
         ReadOnlySpan<byte> pixels = square.GetPixelSpan();
@@ -367,6 +367,7 @@ public sealed class ImagePipeline
     private sealed class EncodedSource : IDisposable
     {
         private readonly SKCodec _codec;
+        private PngRowReader? _pngRows;
 
         private EncodedSource(SKCodec codec, ImageHeader header)
         {
@@ -423,8 +424,9 @@ public sealed class ImagePipeline
         /// the image is decoded whole at the chosen scale. Decoder-internal buffers are added where they grow with the
         /// image: interlaced PNG (the whole image), progressive JPEG (every DCT coefficient), lossless WebP (the whole
         /// image in ARGB) and WebP alpha planes.</summary>
-        public DecodePlan Plan(ReadOnlySpan<byte> bytes, IReadOnlyList<(int W, int H)> targets)
+        public DecodePlan Plan(ReadOnlyMemory<byte> data, IReadOnlyList<(int W, int H)> targets)
         {
+            var bytes = data.Span;
             var full = _codec.Info.Size;
             var (needW, needH) = targets.Count == 0 ? (1, 1) : targets.MaxBy(t => (long)t.W * t.H);
             var opaque = _codec.Info.AlphaType == SKAlphaType.Opaque;
@@ -436,6 +438,19 @@ public sealed class ImagePipeline
                 streams = _codec.StartScanlineDecode(DecodeInfo(full, opaque)) == SKCodecResult.Success
                     && _codec.ScanlineOrder is SKCodecScanlineOrder.TopDown or SKCodecScanlineOrder.BottomUp;
                 bottomUp = streams && _codec.ScanlineOrder == SKCodecScanlineOrder.BottomUp;
+            }
+            long extra = 0;
+            if (!streams && Header.Format == ImageFormat.Png)
+            {
+                // Skia's PNG codec has no scanline mode here: plain 8-bit PNGs are read row by row by our own reader.
+                _pngRows?.Dispose();
+                _pngRows = PngRowReader.TryOpen(data, premultiply: !opaque, out var bad);
+                if (bad is not null)
+                {
+                    throw new ImageRejectedException(RejectionCodes.Corrupt, $"the Png data is damaged ({bad})");
+                }
+                streams = _pngRows is not null;
+                extra = (96 * 1024 / 4) + ((_pngRows?.CompressedCopyBytes ?? 0) / 4); // inflater window and state, joined IDAT
             }
             if (!streams)
             {
@@ -461,14 +476,15 @@ public sealed class ImagePipeline
                 ImageFormat.Webp => (bytes.IndexOf("VP8L"u8) >= 0 ? pixels : 0) + (bytes.IndexOf("ALPH"u8) >= 0 ? pixels / 2 : 0),
                 _ => 0,
             };
-            return new DecodePlan(streams, bottomUp, size, opaque, stripRows, cost);
+            return new DecodePlan(streams, bottomUp, size, opaque, stripRows, cost + extra);
         }
 
         /// <summary>Decodes per <paramref name="plan"/> into one opaque bitmap per stored-axes target (resized with
         /// <see cref="Resampler"/>; an exact copy where a target is the decoded size), converting embedded colour
         /// profiles to sRGB and compositing alpha over white a strip of rows at a time.</summary>
-        public SKBitmap?[] Decode(ReadOnlySpan<byte> bytes, DecodePlan plan, IReadOnlyList<(int W, int H)> targets)
+        public SKBitmap?[] Decode(ReadOnlyMemory<byte> data, DecodePlan plan, IReadOnlyList<(int W, int H)> targets)
         {
+            var bytes = data.Span;
             var size = plan.Size;
             var outputs = new SKBitmap?[targets.Count];
             var sinks = new Resampler.RowStream?[targets.Count];
@@ -522,12 +538,13 @@ public sealed class ImagePipeline
                     {
                         rowBytes = strip!.RowBytes;
                         pixels = strip.GetPixels();
-                        var decodedRows = _codec.GetScanlines(pixels, rows, rowBytes);
+                        var decodedRows = _pngRows is { } reader ? reader.ReadRows(pixels, rows, rowBytes) : _codec.GetScanlines(pixels, rows, rowBytes);
                         if (decodedRows < rows)
                         {
-                            // Skia has filled the missing rows; only the structure walk tells a cut file from a
-                            // damaged one (a complete container whose data the decoder refused is corrupt).
-                            throw DecodeFailure(bytes, Header.Format, SKCodecResult.ErrorInInput, "rows");
+                            // Only the structure walk tells a cut file from a damaged one (a complete container whose
+                            // data the decoder refused is corrupt).
+                            var verdict = _pngRows?.Failure == "truncated" ? SKCodecResult.IncompleteInput : SKCodecResult.ErrorInInput;
+                            throw DecodeFailure(bytes, Header.Format, verdict, "rows");
                         }
                     }
                     if (flat is not null)
@@ -629,6 +646,10 @@ public sealed class ImagePipeline
             return best;
         }
 
-        public void Dispose() => _codec.Dispose();
+        public void Dispose()
+        {
+            _pngRows?.Dispose();
+            _codec.Dispose();
+        }
     }
 }

@@ -56,6 +56,50 @@ public static class Encoders
         return PngContainer(width, height, idat.ToArray(), interlaced);
     }
 
+    /// <summary>An 8-bit palette PNG (colour type 3) of a pattern over <paramref name="entries"/> colours, the first
+    /// <paramref name="translucent"/> of them given alpha by a tRNS chunk.</summary>
+    public static byte[] PalettePng(int width, int height, int entries = 200, int translucent = 0)
+    {
+        using var idat = new MemoryStream();
+        using (var z = new ZLibStream(idat, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            for (var y = 0; y < height; y++)
+            {
+                z.WriteByte(0);
+                for (var x = 0; x < width; x++)
+                {
+                    z.WriteByte((byte)(((x / 3) + (y / 5)) % entries));
+                }
+            }
+        }
+        var plte = new byte[3 * entries];
+        for (var e = 0; e < entries; e++)
+        {
+            (plte[3 * e], plte[(3 * e) + 1], plte[(3 * e) + 2]) = ((byte)(e * 5), (byte)(255 - e), (byte)(e * 37));
+        }
+        var trns = Enumerable.Range(0, translucent).Select(e => (byte)(e * 255 / Math.Max(1, translucent - 1))).ToArray();
+        using var o = new MemoryStream();
+        o.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr, (uint)width);
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), (uint)height);
+        (ihdr[8], ihdr[9]) = (8, 3);
+        PngChunk(o, "IHDR", ihdr);
+        PngChunk(o, "PLTE", plte);
+        if (translucent > 0)
+        {
+            PngChunk(o, "tRNS", trns);
+        }
+        // Split the data over several IDAT chunks, as encoders do.
+        var data = idat.ToArray();
+        for (var i = 0; i < data.Length; i += 8192)
+        {
+            PngChunk(o, "IDAT", data.AsSpan(i, Math.Min(8192, data.Length - i)));
+        }
+        PngChunk(o, "IEND", []);
+        return o.ToArray();
+    }
+
     /// <summary>A solid-colour PNG of any size (a few hundred kB for 8,900×8,900).</summary>
     public static byte[] SolidPng(int width, int height, byte r, byte g, byte b) =>
         Png(width, height, (_, row) =>
