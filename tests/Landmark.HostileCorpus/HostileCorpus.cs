@@ -163,7 +163,7 @@ public static class Corpus
     /// file stays an image of its format).</summary>
     public static IEnumerable<HostileFile> Flips(string name, byte[] photo)
     {
-        var random = new Random(HashCode.Combine(name.Length, 9));
+        var random = new Random(name.Aggregate(17, (h, c) => unchecked((h * 31) + c))); // stable across runs (HashCode is not)
         for (var n = 0; n < 10; n++)
         {
             var copy = (byte[])photo.Clone();
