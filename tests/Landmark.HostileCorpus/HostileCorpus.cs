@@ -368,7 +368,7 @@ public static class Corpus
     }
 
     /// <summary>Inserts a chunk right after IHDR.</summary>
-    private static byte[] InsertPngChunk(byte[] png, string type, byte[] data)
+    public static byte[] InsertPngChunk(byte[] png, string type, byte[] data)
     {
         using var chunk = new MemoryStream();
         Encoders.PngChunk(chunk, type, data);

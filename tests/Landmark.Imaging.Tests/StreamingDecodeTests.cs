@@ -227,3 +227,36 @@ public class StreamingDecodeTests
         return data!.ToArray();
     }
 }
+
+/// <summary>EXIF orientation on the streamed path. This SkiaSharp build's PNG codec does not read the eXIf chunk (it did
+/// not before streaming either), so a PNG is shown as stored whatever its eXIf says; JPEG and WebP, whose orientation
+/// Skia reads, go through the same Orient step after the decode (OrientationTests).</summary>
+public class StreamedOrientationTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(6)]
+    [InlineData(8)]
+    [InlineData(65535)]
+    public void A_streamed_png_with_an_exif_chunk_is_shown_as_stored_as_before(ushort orientation)
+    {
+        // 400×200, a red block in the stored top-left corner, grey elsewhere.
+        var png = Encoders.Png(400, 200, (y, row) =>
+        {
+            for (var x = 0; x < 400; x++)
+            {
+                var red = x < 100 && y < 50;
+                (row[3 * x], row[(3 * x) + 1], row[(3 * x) + 2]) = red ? ((byte)255, (byte)0, (byte)0) : ((byte)128, (byte)128, (byte)128);
+            }
+        });
+        byte[] tiff = [(byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, (byte)(orientation >> 8), (byte)orientation, 0, 0, 0, 0, 0, 0];
+        var tagged = Corpus.InsertPngChunk(png, "eXIf", tiff);
+        var pipeline = new ImagePipeline(new ImagingOptions { Variants = [new("full", 512, 95)] });
+        Assert.Equal(1, pipeline.Inspect(tagged).Orientation);
+        var variant = pipeline.Prepare(tagged).Variants[0];
+        Assert.Equal((400, 200), (variant.Width, variant.Height));
+        using var bitmap = SyntheticImages.DecodeBitmap(variant.Bytes);
+        OrientationTests.AssertColor(SKColors.Red, bitmap.GetPixel(10, 10), $"orientation {orientation}");
+        OrientationTests.AssertColor(new SKColor(128, 128, 128), bitmap.GetPixel(390, 190), $"orientation {orientation}");
+    }
+}
