@@ -501,11 +501,7 @@ public sealed class ImagePipeline
                 }
                 var info = DecodeInfo(size, plan.Opaque);
                 var stripInfo = info.WithSize(size.Width, plan.StripRows);
-                if (plan.Opaque)
-                {
-                    flat = null;
-                }
-                else
+                if (!plan.Opaque)
                 {
                     flat = new SKBitmap(stripInfo.WithAlphaType(SKAlphaType.Opaque));
                 }
