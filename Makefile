@@ -8,7 +8,7 @@ SERVER ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test test-unit run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-train tune images render clean
+.PHONY: help build test test-unit run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-train bench-hostile tune images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench-index: ## Vector index: embedded HNSW vs exact scan vs hnswlib (python3-hn
 bench-train: ## Fine-tuning images/s beside PyTorch (Debian's python3-torch, same net/size/batch) and the embedder's ResNet-18 images/s
 	@command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || echo "PyTorch peer missing: apt-get install -y python3-torch python3-onnx"
 	$(DOTNET) run --project benchmarks/Landmark.TrainingBench -c Release -- --speed
+
+bench-hostile: ## Hostile images (generated corpus, eight 8,900×8,900 PNGs) through preprocess at the configured concurrency: answers and peak resident memory (VmHWM); HOSTILE_ARGS="--Landmark:Preprocess:ConcurrencyLimit=4"
+	$(DOTNET) run --project benchmarks/Landmark.HostileBench -c Release -- $(HOSTILE_ARGS)
 
 tune: ## Scorer settings, flip TTA, DBA and query expansion for the live model on DATASET's val (TUNE_ARGS="--flip --qe 2 --dba 1")
 	$(DOTNET) run --project benchmarks/Landmark.Tuning -c Release -- $(DATASET) $(TUNE_ARGS)

@@ -4,6 +4,7 @@ using Landmark.Contracts.Messages;
 using Landmark.Imaging;
 using Landmark.Storage;
 using MassTransit;
+using Microsoft.Extensions.Options;
 
 namespace Landmark.Preprocess;
 
@@ -13,10 +14,16 @@ namespace Landmark.Preprocess;
 /// Bad images are rejected with a recorded reason (<see cref="ImageRejected"/>), never retried; storage failures throw
 /// and are retried, then land in the error queue.
 /// </summary>
-public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipeline, ILogger<PreprocessConsumer> logger)
-    : IConsumer<ImageIngested>
+public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipeline, IOptions<PreprocessOptions> options,
+    ILogger<PreprocessConsumer> logger) : IConsumer<ImageIngested>
 {
     public const string Stage = "preprocess";
+
+    /// <summary>The code of an image given up after <see cref="PreprocessOptions.DeliveryLimit"/> deliveries.</summary>
+    public const string DeliveryLimitCode = "delivery_limit";
+
+    /// <summary>RabbitMQ quorum queues count failed deliveries in this header (absent on the first delivery).</summary>
+    public const string DeliveryCountHeader = "x-delivery-count";
 
     private static readonly Meter Meter = new("Landmark.Preprocess");
     private static readonly Counter<long> Processed = Meter.CreateCounter<long>("landmark.preprocess.images");
@@ -27,6 +34,16 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
     {
         var m = context.Message;
         var ct = context.CancellationToken;
+        var limit = options.Value.DeliveryLimit;
+        if (limit > 0 && PreviousDeliveries(context) is var previous and > 0 && previous >= limit)
+        {
+            // Every earlier delivery ended without an acknowledgement: the process died while it held this image.
+            // Decoding it again would only kill the next one.
+            await Reject(context, DeliveryLimitCode,
+                $"processing stopped the service {previous} times (delivery limit {limit}); the image is not decoded again");
+            return;
+        }
+
         var manifestKey = VariantManifest.ObjectKeyFor(m.ImageId);
 
         var existing = await store.TryGetBytesAsync(Buckets.Variants, manifestKey, ct);
@@ -47,7 +64,7 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
         PreparedImage prepared;
         try
         {
-            prepared = pipeline.Prepare(raw);
+            prepared = await pipeline.PrepareAsync(raw, ct); // waits for the process-wide decode budget
         }
         catch (ImageRejectedException ex)
         {
@@ -75,6 +92,28 @@ public sealed class PreprocessConsumer(IObjectStore store, ImagePipeline pipelin
         logger.LogWarning("Rejected {ImageId} ({FileName}): {Code}: {Reason}", context.Message.ImageId, context.Message.FileName, code, reason);
         Rejected.Add(1, new KeyValuePair<string, object?>("code", code));
         await context.Publish(new ImageRejected(context.Message.ImageId, Stage, code, reason), context.CancellationToken);
+    }
+
+    /// <summary>Deliveries before this one that were not acknowledged: the broker's count (quorum queues) or
+    /// MassTransit's redelivery count, whichever is higher.</summary>
+    internal static long PreviousDeliveries(ConsumeContext context)
+    {
+        long count = context.GetRedeliveryCount();
+        foreach (var headers in new[] { context.ReceiveContext.TransportHeaders, context.Headers })
+        {
+            if (headers.TryGetHeader(DeliveryCountHeader, out var value) && value is not null)
+            {
+                try
+                {
+                    count = Math.Max(count, Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+                }
+                catch (Exception ex) when (ex is FormatException or InvalidCastException or OverflowException)
+                {
+                    // A header that is not a number is ignored.
+                }
+            }
+        }
+        return count;
     }
 
     private static ImagePreprocessed ToEvent(ImageIngested m, VariantManifest manifest) =>

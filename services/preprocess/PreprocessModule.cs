@@ -15,11 +15,12 @@ public static class PreprocessModule
     {
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
+        builder.Services.AddValidatedOptions<PreprocessOptions>(builder.Configuration, PreprocessOptions.SectionName);
         return builder;
     }
 
     public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<PreprocessConsumer>().Endpoint(e => e.Name = QueueNames.Preprocess);
+        bus.AddConsumer<PreprocessConsumer, PreprocessConsumerDefinition>();
 }
 
 /// <summary>The preprocess service as its own process (consumers plus health and metrics).</summary>

@@ -72,6 +72,50 @@ public static class HeaderReader
         _ => ContainerHeader.Unknown,
     };
 
+    /// <summary>Whether a PNG's IHDR declares Adam7 interlacing (decoders then hold the whole image), and its bit depth.</summary>
+    public static bool IsInterlacedPng(ReadOnlySpan<byte> data, out int bitDepth)
+    {
+        bitDepth = data.Length > 24 ? data[24] : 8;
+        return data.Length > 28 && data[12..16].SequenceEqual("IHDR"u8) && data[28] == 1;
+    }
+
+    /// <summary>Whether a JPEG's frame header is progressive (SOF2, SOF6, SOF10, SOF14: libjpeg then keeps every DCT
+    /// coefficient of the image, two bytes per component sample, however small the scaled output), and how many
+    /// colour components it declares.</summary>
+    public static bool IsProgressiveJpeg(ReadOnlySpan<byte> data, out int components)
+    {
+        components = 3;
+        var i = 2;
+        while (i + 4 <= data.Length && data[i] == 0xFF)
+        {
+            var marker = data[i + 1];
+            if (marker == 0xFF)
+            {
+                i++;
+                continue;
+            }
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7))
+            {
+                i += 2;
+                continue;
+            }
+            if (marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC)
+            {
+                if (i + 10 <= data.Length)
+                {
+                    components = Math.Clamp((int)data[i + 9], 1, 4);
+                }
+                return marker is 0xC2 or 0xC6 or 0xCA or 0xCE;
+            }
+            if (marker == 0xDA)
+            {
+                return false;
+            }
+            i += 2 + BinaryPrimitives.ReadUInt16BigEndian(data[(i + 2)..]);
+        }
+        return false;
+    }
+
     // JPEG: SOI, then marker segments (FF xx, big-endian length that counts itself) up to the first SOS; then
     // entropy-coded data in which FF is always stuffed (FF 00) or a restart/marker, ending with EOI (FF D9).
     private static ContainerHeader WalkJpeg(ReadOnlySpan<byte> data, bool headerOnly)

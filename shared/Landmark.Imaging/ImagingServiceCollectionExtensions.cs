@@ -7,8 +7,8 @@ namespace Landmark.Imaging;
 
 public static class ImagingServiceCollectionExtensions
 {
-    /// <summary>Registers <see cref="ImagePipeline"/> (a thread-safe singleton) with options from <c>Landmark:Imaging</c>,
-    /// validated at start-up. Idempotent.</summary>
+    /// <summary>Registers <see cref="ImagePipeline"/> (a thread-safe singleton) and the process-wide
+    /// <see cref="DecodeBudget"/> with options from <c>Landmark:Imaging</c>, validated at start-up. Idempotent.</summary>
     public static IServiceCollection AddImaging(this IServiceCollection services, IConfiguration configuration)
     {
         if (services.Any(d => d.ServiceType == typeof(ImagePipeline)))
@@ -29,7 +29,10 @@ public static class ImagingServiceCollectionExtensions
             })
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.TryAddSingleton(sp => new ImagePipeline(sp.GetRequiredService<IOptions<ImagingOptions>>().Value));
+        // One decode budget per process: the preprocess consumer, the embedder and the scorer share it in the
+        // single-process host.
+        services.TryAddSingleton(sp => DecodeBudget.FromOptions(sp.GetRequiredService<IOptions<ImagingOptions>>().Value));
+        services.TryAddSingleton(sp => new ImagePipeline(sp.GetRequiredService<IOptions<ImagingOptions>>().Value, sp.GetRequiredService<DecodeBudget>()));
         return services;
     }
 }

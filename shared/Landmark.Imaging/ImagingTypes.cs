@@ -79,9 +79,21 @@ public sealed class ImagingOptions : IValidatableObject
     [Range(1, long.MaxValue)]
     public long MaxBytes { get; set; } = 64L * 1024 * 1024;
 
-    /// <summary>Checked on the header before any pixel is decoded (decompression bombs).</summary>
+    /// <summary>Checked on the header before any pixel is decoded (decompression bombs). The default, 80 megapixels
+    /// (an 8,900×8,900 scan fits; the largest camera photos are 50–60), is sized to memory: the worst layouts (GIF,
+    /// interlaced PNG) make the decoder hold the whole image, 80 M × 4 bytes = 320 MB, which fits the default
+    /// <see cref="DecodeBudgetMegapixels"/> with room for streamed decodes beside it.</summary>
     [Range(1, long.MaxValue)]
     public long MaxPixels { get; set; } = 80_000_000;
+
+    /// <summary>
+    /// Process-wide decode memory, in megapixels of 4 bytes (<see cref="DecodeBudget"/>): decodes wait until their
+    /// estimated working set fits. 128 (512 MiB) keeps a 2 GiB pod (runtime, encoded bytes in flight and native
+    /// allocator slack take the rest) out of the OOM killer whatever arrives; raise it with the memory limit. It must
+    /// be at least <see cref="MaxPixels"/>, so that every image the size limit admits can be decoded alone.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public long DecodeBudgetMegapixels { get; set; } = 128;
 
     [Range(1, 4096)]
     public int MinSide { get; set; } = 16;
@@ -104,6 +116,12 @@ public sealed class ImagingOptions : IValidatableObject
                     yield return r;
                 }
             }
+        }
+        if (DecodeBudgetMegapixels * 1_000_000 < MaxPixels)
+        {
+            yield return new ValidationResult(
+                $"DecodeBudgetMegapixels ({DecodeBudgetMegapixels}) must hold MaxPixels ({MaxPixels} pixels) so that every admitted image can be decoded.",
+                [nameof(DecodeBudgetMegapixels), nameof(MaxPixels)]);
         }
         if (Variants.Select(v => v.Name).Distinct(StringComparer.Ordinal).Count() != Variants.Count)
         {

@@ -33,56 +33,157 @@ internal static class Resampler
             throw new ArgumentException("the pixel buffers are smaller than their sizes say");
         }
 
-        var horizontal = Kernel.Compute(srcWidth, dstWidth);
-        var vertical = Kernel.Compute(srcHeight, dstHeight);
-        var firstRow = vertical.Start[0];
-        var rowCount = vertical.Start[dstHeight - 1] + vertical.Count[dstHeight - 1] - firstRow;
-
-        var pool = ArrayPool<Vector128<float>>.Shared;
-        var sourceRow = pool.Rent(srcWidth);
-        var columns = pool.Rent(checked(dstWidth * rowCount)); // horizontally resampled rows, as floats
-        var accumulator = pool.Rent(dstWidth);
+        var sink = new RowStream(srcWidth, srcHeight, dstWidth, dstHeight);
         try
         {
-            for (var y = 0; y < rowCount; y++)
+            var (first, last) = sink.RowsNeeded;
+            for (var y = first; y <= last; y++)
             {
-                var row = source.Slice((firstRow + y) * sourceRowBytes, 4 * srcWidth);
-                var target = columns.AsSpan(y * dstWidth, dstWidth);
-                if (horizontal.IsIdentity)
-                {
-                    Widen(row, target);
-                }
-                else
-                {
-                    Widen(row, sourceRow.AsSpan(0, srcWidth));
-                    Convolve(sourceRow, horizontal, target);
-                }
-            }
-
-            var acc = accumulator.AsSpan(0, dstWidth);
-            for (var y = 0; y < dstHeight; y++)
-            {
-                var start = vertical.Start[y] - firstRow;
-                var count = vertical.Count[y];
-                var weights = vertical.WeightsOf(y);
-                acc.Clear();
-                for (var k = 0; k < count; k++)
-                {
-                    var w = Vector128.Create(weights[k]);
-                    var input = columns.AsSpan((start + k) * dstWidth, dstWidth);
-                    for (var x = 0; x < acc.Length; x++)
-                    {
-                        acc[x] += input[x] * w;
-                    }
-                }
-                Narrow(acc, destination.Slice(y * destinationRowBytes, 4 * dstWidth));
+                sink.Push(y, source.Slice(y * sourceRowBytes, 4 * srcWidth), destination, destinationRowBytes);
             }
         }
         finally
         {
-            pool.Return(sourceRow);
-            pool.Return(columns);
-            pool.Return(accumulator);
+            sink.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The same resampling fed one source row at a time, so a decoder can stream rows into it and nothing larger than
+    /// the output and a window of horizontally resampled rows (about 4× the reduction factor of them) is ever held.
+    /// Rows are pushed in order, top-down or bottom-up (BMP); each output row is written as soon as the rows under its
+    /// filter have arrived, with the same arithmetic in the same order as a resampling of the whole image, so the
+    /// result is bit-identical. Rows outside <see cref="RowsNeeded"/> are ignored.
+    /// </summary>
+    internal sealed class RowStream : IDisposable
+    {
+        private readonly int _srcWidth;
+        private readonly int _dstWidth;
+        private readonly int _dstHeight;
+        private readonly Kernel _horizontal;
+        private readonly Kernel _vertical;
+        private readonly int _ringRows;
+        private readonly Vector128<float>[] _sourceRow;
+        private readonly Vector128<float>[] _ring;
+        private readonly Vector128<float>[] _accumulator;
+        private int _nextTopDown;     // next output row to write when rows come top-down
+        private int _nextBottomUp;    // next output row to write when rows come bottom-up
+        private readonly bool _bottomUp;
+        private int _lastRow = -1;
+        private bool _disposed;
+
+        public RowStream(int srcWidth, int srcHeight, int dstWidth, int dstHeight, bool bottomUp = false)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(srcWidth, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(srcHeight, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(dstWidth, 1);
+            ArgumentOutOfRangeException.ThrowIfLessThan(dstHeight, 1);
+            _srcWidth = srcWidth;
+            _dstWidth = dstWidth;
+            _dstHeight = dstHeight;
+            _bottomUp = bottomUp;
+            _horizontal = Kernel.Compute(srcWidth, dstWidth);
+            _vertical = Kernel.Compute(srcHeight, dstHeight);
+            var window = 1;
+            for (var y = 0; y < dstHeight; y++)
+            {
+                window = Math.Max(window, _vertical.Count[y]);
+            }
+            _ringRows = window + 1;
+            RowsNeeded = (_vertical.Start[0], _vertical.Start[dstHeight - 1] + _vertical.Count[dstHeight - 1] - 1);
+            _nextBottomUp = dstHeight - 1;
+            var pool = ArrayPool<Vector128<float>>.Shared;
+            _sourceRow = pool.Rent(srcWidth);
+            _ring = pool.Rent(checked(dstWidth * _ringRows));
+            _accumulator = pool.Rent(dstWidth);
+        }
+
+        /// <summary>The first and last source rows that contribute to the output.</summary>
+        public (int First, int Last) RowsNeeded { get; }
+
+        /// <summary>Bytes held while streaming, besides the output: the source row and the window, as floats.</summary>
+        public static long WorkingBytes(int srcWidth, int srcHeight, int dstWidth, int dstHeight)
+        {
+            var scale = Math.Max(1.0, (double)srcHeight / dstHeight);
+            var window = (long)Math.Ceiling(2 * Support * scale) + 3;
+            return 16L * (srcWidth + (dstWidth * (window + 1)) + dstWidth);
+        }
+
+        /// <summary>Adds source row <paramref name="y"/> (RGBA, <c>4·srcWidth</c> bytes) and writes every output row whose
+        /// filter window is now complete into <paramref name="destination"/>.</summary>
+        public void Push(int y, ReadOnlySpan<byte> row, Span<byte> destination, int destinationRowBytes)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (y < RowsNeeded.First || y > RowsNeeded.Last)
+            {
+                return;
+            }
+            if (_lastRow >= 0 && (_bottomUp ? y >= _lastRow : y <= _lastRow))
+            {
+                throw new InvalidOperationException($"source row {y} after {_lastRow}: rows must come {(_bottomUp ? "bottom-up" : "top-down")}");
+            }
+            _lastRow = y;
+
+            var target = _ring.AsSpan((y % _ringRows) * _dstWidth, _dstWidth);
+            if (_horizontal.IsIdentity)
+            {
+                Widen(row[..(4 * _srcWidth)], target);
+            }
+            else
+            {
+                Widen(row[..(4 * _srcWidth)], _sourceRow.AsSpan(0, _srcWidth));
+                Convolve(_sourceRow, _horizontal, target);
+            }
+
+            if (_bottomUp)
+            {
+                while (_nextBottomUp >= 0 && _vertical.Start[_nextBottomUp] >= y)
+                {
+                    Emit(_nextBottomUp--, destination, destinationRowBytes);
+                }
+            }
+            else
+            {
+                while (_nextTopDown < _dstHeight && _vertical.Start[_nextTopDown] + _vertical.Count[_nextTopDown] - 1 <= y)
+                {
+                    Emit(_nextTopDown++, destination, destinationRowBytes);
+                }
+            }
+        }
+
+        /// <summary>Whether every output row has been written.</summary>
+        public bool IsComplete => _bottomUp ? _nextBottomUp < 0 : _nextTopDown >= _dstHeight;
+
+        private void Emit(int y, Span<byte> destination, int destinationRowBytes)
+        {
+            var start = _vertical.Start[y];
+            var count = _vertical.Count[y];
+            var weights = _vertical.WeightsOf(y);
+            var acc = _accumulator.AsSpan(0, _dstWidth);
+            acc.Clear();
+            for (var k = 0; k < count; k++)
+            {
+                var w = Vector128.Create(weights[k]);
+                var input = _ring.AsSpan(((start + k) % _ringRows) * _dstWidth, _dstWidth);
+                for (var x = 0; x < acc.Length; x++)
+                {
+                    acc[x] += input[x] * w;
+                }
+            }
+            Narrow(acc, destination.Slice(y * destinationRowBytes, 4 * _dstWidth));
+        }
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            var pool = ArrayPool<Vector128<float>>.Shared;
+            pool.Return(_sourceRow);
+            pool.Return(_ring);
+            pool.Return(_accumulator);
         }
     }
 
