@@ -30,6 +30,10 @@ public static class ServiceDefaultsExtensions
     /// <summary>Prefix of every meter and activity source of the platform.</summary>
     public const string TelemetryPrefix = "Landmark";
 
+    /// <summary>Name of the OpenAPI document of the JSON/HTTP API, served at <see cref="OpenApiPath"/>.</summary>
+    public const string OpenApiDocumentName = "v1";
+    public const string OpenApiPath = "/openapi/v1.json";
+
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
         builder.Services.AddOptions<HostingOptions>().Bind(builder.Configuration.GetSection(HostingOptions.SectionName))
@@ -65,7 +69,17 @@ public static class ServiceDefaultsExtensions
             o.MaxSendMessageSize = hosting.MaxReceiveMessageBytes;
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
             o.Interceptors.Add<ApiKeyInterceptor>();
-        });
+        })
+        // The JSON/HTTP face: each unary RPC with a google.api.http route is also served as JSON over HTTP/1.1 and
+        // HTTP/2 (same service code, same interceptors: the API key check applies to it alike).
+        .AddJsonTranscoding();
+        builder.Services.AddGrpcSwagger();
+        builder.Services.AddSwaggerGen(o => o.SwaggerDoc(OpenApiDocumentName, new Microsoft.OpenApi.Models.OpenApiInfo
+        {
+            Title = "Landmark recognition API",
+            Version = OpenApiDocumentName,
+            Description = "The JSON/HTTP face of the public gRPC API (landmark.v1), by gRPC JSON transcoding. Send the API key in the x-api-key header.",
+        }));
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [ReadyTag]);
 
@@ -99,7 +113,8 @@ public static class ServiceDefaultsExtensions
         }
     }
 
-    /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>.</summary>
+    /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>,
+    /// <c>/openapi/v1.json</c>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
@@ -107,6 +122,8 @@ public static class ServiceDefaultsExtensions
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        // The OpenAPI document of the JSON/HTTP routes (it describes the public API only, as the protos in the repository do).
+        app.MapSwagger("/openapi/{documentName}.json");
         return app;
     }
 
