@@ -11,6 +11,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi.Models;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -74,12 +75,32 @@ public static class ServiceDefaultsExtensions
         // HTTP/2 (same service code, same interceptors: the API key check applies to it alike).
         .AddJsonTranscoding();
         builder.Services.AddGrpcSwagger();
-        builder.Services.AddSwaggerGen(o => o.SwaggerDoc(OpenApiDocumentName, new Microsoft.OpenApi.Models.OpenApiInfo
+        builder.Services.AddSwaggerGen(o =>
         {
-            Title = "Landmark recognition API",
-            Version = OpenApiDocumentName,
-            Description = "The JSON/HTTP face of the public gRPC API (landmark.v1), by gRPC JSON transcoding. Send the API key in the x-api-key header.",
-        }));
+            o.SwaggerDoc(OpenApiDocumentName, new OpenApiInfo
+            {
+                Title = "Landmark recognition API",
+                Version = OpenApiDocumentName,
+                Description = "The JSON/HTTP face of the public gRPC API (landmark.v1), by gRPC JSON transcoding. Send the API key in the x-api-key header.",
+            });
+            var apiKey = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = AuthOptions.ApiKeyHeader,
+                Description = "An API key holding the method's scope (recognize, ingest or admin), when Landmark:Auth:Required is set.",
+                Reference = new OpenApiReference { Type = ReferenceType.SecurityScheme, Id = "apiKey" },
+            };
+            o.AddSecurityDefinition("apiKey", apiKey);
+            o.AddSecurityRequirement(new OpenApiSecurityRequirement { [apiKey] = [] });
+            // The proto comments (the contracts' XML documentation) become the operations' and schemas' descriptions.
+            var comments = Path.Combine(AppContext.BaseDirectory, "Landmark.Contracts.xml");
+            if (File.Exists(comments))
+            {
+                o.IncludeXmlComments(comments);
+                o.IncludeGrpcXmlComments(comments, includeControllerXmlComments: true);
+            }
+        });
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [ReadyTag]);
 

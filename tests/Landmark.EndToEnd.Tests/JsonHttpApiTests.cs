@@ -135,6 +135,11 @@ public sealed class JsonHttpApiTests
         }
         Assert.NotNull(paths["/v1/recognize"]!["post"]);
         Assert.NotNull(paths["/v1/stats"]!["get"]);
+        // The proto comments describe the operations; the API key is declared as the security scheme.
+        Assert.Contains("Which landmark does this photo show", paths["/v1/recognize"]!["post"]!.ToJsonString(), StringComparison.Ordinal);
+        var scheme = document["components"]!["securitySchemes"]!["apiKey"]!;
+        Assert.Equal("header", scheme["in"]!.GetValue<string>());
+        Assert.Equal("x-api-key", scheme["name"]!.GetValue<string>());
     }
 
     [Fact]
