@@ -11,8 +11,6 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
 {
     public const int Concurrency = 8;
 
-    /// <summary>Nearest landmark gallery photos returned with each query's outcome.</summary>
-    public const int OutcomeNeighbours = 5;
 
     public override async Task Evaluate(IAsyncStreamReader<EvaluationQuery> requestStream, IServerStreamWriter<EvaluationUpdate> responseStream,
         ServerCallContext context)
@@ -37,7 +35,7 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
                 outcome.PredictedLandmarkId = response.LandmarkId;
                 outcome.Confidence = response.Confidence;
                 outcome.IsLandmark = response.IsLandmark;
-                outcome.Neighbours.AddRange(response.Neighbours);
+                outcome.Neighbours.AddRange(response.Neighbours.Take(Math.Max(query.TopK, 0)));
                 predictions.Add(new GapPrediction(string.IsNullOrEmpty(response.LandmarkId) ? null : response.LandmarkId, response.Confidence, truth));
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
@@ -51,8 +49,8 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
 
         await foreach (var query in requestStream.ReadAllAsync(ct))
         {
-            // The neighbours come back for reports; the scorer votes over its own TopK whatever is asked here.
-            inFlight.Enqueue((query, recognizer.RecognizeWithSettingsAsync(query.Image, OutcomeNeighbours, query.QueryId, ct)));
+            // The scorer votes over its own TopK whatever is asked here; top_k only says how many neighbours come back.
+            inFlight.Enqueue((query, recognizer.RecognizeWithSettingsAsync(query.Image, Math.Clamp(query.TopK, 1, Recognizer.MaxTopK), query.QueryId, ct)));
             if (inFlight.Count >= Concurrency)
             {
                 await DrainOneAsync();

@@ -9,9 +9,14 @@ namespace Landmark.Reporting;
 /// <summary>An evaluation's result and every query's outcome (in the order the server answered).</summary>
 public sealed record EvaluationRun(GapResult Result, IReadOnlyList<QueryOutcome> Outcomes);
 
-/// <summary>Streams a query split through <c>landmark.v1.EvaluationService/Evaluate</c> and keeps what comes back.</summary>
+/// <summary>Streams a query split through <c>landmark.v1.EvaluationService/Evaluate</c> and keeps what comes back. Answers
+/// are read while queries are sent (with neighbours they outgrow HTTP/2's flow-control window, so a client that sent
+/// everything first would wait for ever).</summary>
 public static class EvaluationRunner
 {
+    /// <summary>Nearest gallery photos asked for with each query (shown beside misses and false alarms).</summary>
+    public const int Neighbours = 5;
+
     /// <summary>Sends every query (image bytes, id, true landmark), prints progress and unusable queries to
     /// <paramref name="log"/>; null when the server ended the stream without a result.</summary>
     public static async Task<EvaluationRun?> RunAsync(EvaluationService.EvaluationServiceClient client, IReadOnlyList<DatasetImage> queries,
@@ -27,6 +32,7 @@ public static class EvaluationRunner
                     Image = ByteString.CopyFrom(await File.ReadAllBytesAsync(q.Path, cancellationToken)),
                     QueryId = q.Id,
                     TrueLandmarkId = q.LandmarkId ?? "",
+                    TopK = Neighbours,
                 }, cancellationToken);
             }
             await call.RequestStream.CompleteAsync();
