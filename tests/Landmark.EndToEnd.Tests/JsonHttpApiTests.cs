@@ -27,6 +27,23 @@ public sealed class JsonHttpApiTests
         return (platform, http);
     }
 
+    /// <summary>Waits until <c>/readyz</c> answers 200 (the embedding model loaded): on a busy machine the first
+    /// recognition would otherwise spend its internal deadline waiting for the model.</summary>
+    private static async Task WaitReadyAsync(HttpClient http)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (true)
+        {
+            using var response = await http.GetAsync("/readyz");
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"/readyz still answers {(int)response.StatusCode} after 3 minutes");
+            await Task.Delay(250);
+        }
+    }
+
     private static async Task<JsonNode> JsonAsync(HttpResponseMessage response)
     {
         var body = await response.Content.ReadAsStringAsync();
@@ -56,6 +73,7 @@ public sealed class JsonHttpApiTests
         var (platform, http) = await StartAsync(data);
         await using var _ = platform;
         using var __ = http;
+        await WaitReadyAsync(http);
 
         // Landmark names, then gallery uploads as JSON (bytes as base64, enums by name), then the pipeline state through GET
         // with repeated query parameters.
@@ -154,6 +172,7 @@ public sealed class JsonHttpApiTests
             $"--Landmark:Auth:Keys:1:Key={ingestKey}", "--Landmark:Auth:Keys:1:Scopes:0=ingest");
         await using var _ = platform;
         using var __ = http;
+        await WaitReadyAsync(http);
         var photo = DatasetReader.Read(TestPaths.RequireLandmarksMini()).Train[0];
         var recognize = new JsonObject { ["image"] = Convert.ToBase64String(await File.ReadAllBytesAsync(photo.Path)) };
 
