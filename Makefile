@@ -5,6 +5,7 @@ DATA ?= data
 DATASET ?= ../shared/datasets/landmarks-mini
 SPLIT ?= val
 SERVER ?=
+REPORT ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
@@ -40,8 +41,8 @@ train: ## Train a model on DATASET's gallery (imported if needed), roll it out a
 jobs: ## Training jobs and their state
 	$(CLI) jobs $(CLI_ARGS)
 
-evaluate: ## GAP and accuracy of DATASET's SPLIT (imports the gallery if needed)
-	$(CLI) evaluate --dataset $(DATASET) --split $(SPLIT) $(CLI_ARGS)
+evaluate: ## GAP and accuracy of DATASET's SPLIT (imports the gallery if needed); REPORT=DIR also writes DIR/index.html and DIR/report.json
+	$(CLI) evaluate --dataset $(DATASET) --split $(SPLIT) $(CLI_ARGS) $(if $(REPORT),--report $(REPORT),)
 
 recognize: ## Recognize FILES="a.jpg b.jpg"
 	$(CLI) recognize $(FILES) $(CLI_ARGS)

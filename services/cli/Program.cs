@@ -5,7 +5,7 @@ using Grpc.Core;
 using Landmark.Cli;
 using Landmark.Contracts.Api.V1;
 using Landmark.Recognition;
-using GapResult = Landmark.Contracts.Api.V1.GapResult;
+using Landmark.Reporting;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
@@ -29,6 +29,10 @@ var datasetOption = new Option<string>("--dataset", "-d")
 var noDistractorsOption = new Option<bool>("--no-non-landmarks") { Description = "Do not import the non-landmark distractor gallery." };
 var topKOption = new Option<int>("--top-k", "-k") { Description = "Similar gallery images to show.", DefaultValueFactory = _ => 5 };
 var filesArgument = new Argument<FileInfo[]>("files") { Description = "Image files.", Arity = ArgumentArity.OneOrMore };
+var reportOption = new Option<DirectoryInfo?>("--report")
+{
+    Description = "Also write an HTML report (index.html: GAP, per-landmark AP, precision-vs-confidence curve, confusions, misses and false alarms with thumbnails, model and scorer settings) and report.json into this directory.",
+};
 var splitOption = new Option<string>("--split") { Description = "Query split to evaluate (<split>.csv).", DefaultValueFactory = _ => "val" };
 
 var root = new RootCommand("landmark — which landmark does a photo show? Import galleries, recognize photos, evaluate GAP.");
@@ -106,6 +110,7 @@ var evaluate = new Command("evaluate", "Import the dataset's gallery if needed, 
 evaluate.Options.Add(datasetOption);
 evaluate.Options.Add(splitOption);
 evaluate.Options.Add(noDistractorsOption);
+evaluate.Options.Add(reportOption);
 evaluate.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
@@ -119,44 +124,31 @@ evaluate.SetAction(async (parse, ct) =>
     }
     Console.WriteLine($"Evaluating {queries.Count} queries of split '{split}' ({queries.Count(q => q.LandmarkId is not null)} landmark, {queries.Count(q => q.LandmarkId is null)} non-landmark)");
 
-    using var call = connection.Evaluation.Evaluate(cancellationToken: ct);
-    var send = Task.Run(async () =>
-    {
-        foreach (var q in queries)
-        {
-            await call.RequestStream.WriteAsync(new EvaluationQuery
-            {
-                Image = ByteString.CopyFrom(await File.ReadAllBytesAsync(q.Path, ct)),
-                QueryId = q.Id,
-                TrueLandmarkId = q.LandmarkId ?? "",
-            }, ct);
-        }
-        await call.RequestStream.CompleteAsync();
-    }, ct);
-    GapResult? result = null;
-    await foreach (var update in call.ResponseStream.ReadAllAsync(ct))
-    {
-        if (update.Outcome is { Error.Length: > 0 } failed)
-        {
-            Console.WriteLine($"  query {failed.QueryId}: {failed.Error}");
-        }
-        if (update.Result is not null)
-        {
-            result = update.Result;
-        }
-        else if (update.Processed % 50 == 0)
-        {
-            Console.WriteLine($"  ... {update.Processed}/{queries.Count}");
-        }
-    }
-    await send;
-    if (result is null)
+    var run = await EvaluationRunner.RunAsync(connection.Evaluation, queries, Console.Out, ct);
+    if (run is null)
     {
         Console.Error.WriteLine("The server ended the evaluation without a result.");
         return 1;
     }
+    var result = run.Result;
     Console.WriteLine($"{result.Correct}/{result.LandmarkQueries} landmark queries right, {result.Errors} unusable queries, {result.QueriesPerSecond:F1} queries/s");
     Console.WriteLine($"GAP={result.Gap:F4} accuracy={result.Accuracy:F4} queries={result.Queries}");
+    if (parse.GetValue(reportOption) is { } reportDirectory)
+    {
+        ModelInfo? live = null;
+        try
+        {
+            live = await connection.Models.GetLiveModelAsync(new GetLiveModelRequest(), cancellationToken: ct);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.Unimplemented or StatusCode.PermissionDenied)
+        {
+            Console.WriteLine($"  (the report leaves the model out: {ex.Status.Detail})");
+        }
+        var report = EvaluationReportBuilder.Build(dataset, split, run, live);
+        var thumbnails = new Thumbnails();
+        var html = HtmlReport.Write(reportDirectory.FullName, report, dataset, thumbnails);
+        Console.WriteLine($"report: {html} ({new FileInfo(html).Length / 1e6:F1} MB, {thumbnails.Count} thumbnails) and {Path.Combine(reportDirectory.FullName, HtmlReport.JsonFileName)}");
+    }
     return 0;
 });
 

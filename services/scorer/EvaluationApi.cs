@@ -11,6 +11,7 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
 {
     public const int Concurrency = 8;
 
+
     public override async Task Evaluate(IAsyncStreamReader<EvaluationQuery> requestStream, IServerStreamWriter<EvaluationUpdate> responseStream,
         ServerCallContext context)
     {
@@ -18,7 +19,9 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
         var stopwatch = Stopwatch.StartNew();
         var predictions = new List<GapPrediction>();
         var errors = 0;
-        var inFlight = new Queue<(EvaluationQuery Query, Task<RecognizeResponse> Answer)>();
+        var inFlight = new Queue<(EvaluationQuery Query, Task<(RecognizeResponse Response, ScorerOptions Settings)> Answer)>();
+        RecognizeResponse? lastAnswer = null;
+        ScorerOptions? lastSettings = null;
 
         async Task DrainOneAsync()
         {
@@ -27,9 +30,12 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
             string? truth = string.IsNullOrEmpty(query.TrueLandmarkId) ? null : query.TrueLandmarkId;
             try
             {
-                var response = await answer;
+                var (response, settings) = await answer;
+                (lastAnswer, lastSettings) = (response, settings);
                 outcome.PredictedLandmarkId = response.LandmarkId;
                 outcome.Confidence = response.Confidence;
+                outcome.IsLandmark = response.IsLandmark;
+                outcome.Neighbours.AddRange(response.Neighbours.Take(Math.Max(query.TopK, 0)));
                 predictions.Add(new GapPrediction(string.IsNullOrEmpty(response.LandmarkId) ? null : response.LandmarkId, response.Confidence, truth));
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
@@ -43,7 +49,8 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
 
         await foreach (var query in requestStream.ReadAllAsync(ct))
         {
-            inFlight.Enqueue((query, recognizer.RecognizeAsync(query.Image, 1, query.QueryId, ct)));
+            // The scorer votes over its own TopK whatever is asked here; top_k only says how many neighbours come back.
+            inFlight.Enqueue((query, recognizer.RecognizeWithSettingsAsync(query.Image, Math.Clamp(query.TopK, 1, Recognizer.MaxTopK), query.QueryId, ct)));
             if (inFlight.Count >= Concurrency)
             {
                 await DrainOneAsync();
@@ -57,6 +64,11 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
         var result = ToProto(GlobalAveragePrecision.Compute(predictions));
         result.Errors = errors;
         result.QueriesPerSecond = predictions.Count / Math.Max(stopwatch.Elapsed.TotalSeconds, 1e-6);
+        result.ModelVersion = lastAnswer?.ModelVersion ?? "";
+        if (lastSettings is not null)
+        {
+            result.ScorerSettings.Add(SettingsOf(lastSettings));
+        }
         logger.LogInformation("Evaluation: GAP={Gap:F4} accuracy={Accuracy:F4} queries={Queries} ({Qps:F1}/s)",
             result.Gap, result.Accuracy, result.Queries, result.QueriesPerSecond);
         await responseStream.WriteAsync(new EvaluationUpdate { Processed = predictions.Count, Result = result }, ct);
@@ -70,6 +82,17 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
             string.IsNullOrEmpty(p.TrueLandmarkId) ? null : p.TrueLandmarkId)).ToList();
         return Task.FromResult(ToProto(GlobalAveragePrecision.Compute(predictions)));
     }
+
+    /// <summary>The settings a model may calibrate (<see cref="ScorerOptions.CalibratedKeys"/>), as numbers.</summary>
+    public static Dictionary<string, double> SettingsOf(ScorerOptions o) => new Dictionary<string, double>(StringComparer.Ordinal)
+    {
+        [nameof(ScorerOptions.TopK)] = o.TopK,
+        [nameof(ScorerOptions.Power)] = o.Power,
+        [nameof(ScorerOptions.NonLandmarkTopM)] = o.NonLandmarkTopM,
+        [nameof(ScorerOptions.NonLandmarkWeight)] = o.NonLandmarkWeight,
+        [nameof(ScorerOptions.Gain)] = o.Gain,
+        [nameof(ScorerOptions.MinConfidence)] = o.MinConfidence,
+    };
 
     private static GapResult ToProto(Recognition.GapResult r) => new()
     {

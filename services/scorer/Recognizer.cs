@@ -29,7 +29,13 @@ public sealed class Recognizer(
     private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("landmark.recognize.duration", "s");
     private static readonly Counter<long> Answers = Meter.CreateCounter<long>("landmark.recognize.answers");
 
-    public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int topK, string requestId, CancellationToken cancellationToken)
+    public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int topK, string requestId, CancellationToken cancellationToken) =>
+        (await RecognizeWithSettingsAsync(image, topK, requestId, cancellationToken)).Response;
+
+    /// <summary><see cref="RecognizeAsync"/> plus the scorer settings that made the answer (the configured ones with
+    /// the embedding model's calibrated settings applied): what an evaluation report shows.</summary>
+    public async Task<(RecognizeResponse Response, ScorerOptions Settings)> RecognizeWithSettingsAsync(ByteString image, int topK, string requestId,
+        CancellationToken cancellationToken)
     {
         using var activity = Activity.StartActivity("recognize");
         var started = Stopwatch.GetTimestamp();
@@ -76,7 +82,7 @@ public sealed class Recognizer(
         response.Neighbours.AddRange(landmarkHits.Take(topK).Select(h => ToNeighbour(h, landmarkNames)));
         Latency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Answers.Add(1, new KeyValuePair<string, object?>("is_landmark", prediction.IsLandmark));
-        return response;
+        return (response, options);
     }
 
     public async Task<FindSimilarResponse> FindSimilarAsync(FindSimilarRequest request, CancellationToken cancellationToken)

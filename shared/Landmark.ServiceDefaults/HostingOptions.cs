@@ -11,7 +11,8 @@ public sealed class HostingOptions
     [Range(0, 65535)]
     public int GrpcPort { get; set; } = 8080;
 
-    /// <summary>HTTP/1.1 port: <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>. 0 disables it.</summary>
+    /// <summary>HTTP/1.1 port: <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>, the JSON/HTTP API (<c>/v1/...</c>, gRPC JSON
+    /// transcoding; also served on the gRPC port over HTTP/2) and its OpenAPI document <c>/openapi/v1.json</c>. 0 disables it.</summary>
     [Range(0, 65535)]
     public int HttpPort { get; set; } = 8081;
 

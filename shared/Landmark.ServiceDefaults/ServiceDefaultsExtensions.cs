@@ -12,6 +12,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi.Models;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -30,6 +31,10 @@ public static class ServiceDefaultsExtensions
 
     /// <summary>Prefix of every meter and activity source of the platform.</summary>
     public const string TelemetryPrefix = "Landmark";
+
+    /// <summary>Name of the OpenAPI document of the JSON/HTTP API, served at <see cref="OpenApiPath"/>.</summary>
+    public const string OpenApiDocumentName = "v1";
+    public const string OpenApiPath = "/openapi/v1.json";
 
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
@@ -64,6 +69,36 @@ public static class ServiceDefaultsExtensions
             o.MaxSendMessageSize = hosting.MaxReceiveMessageBytes;
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
             o.Interceptors.Add<ApiKeyInterceptor>();
+        })
+        // The JSON/HTTP face: each unary RPC with a google.api.http route is also served as JSON over HTTP/1.1 and
+        // HTTP/2 (same service code, same interceptors: the API key check applies to it alike).
+        .AddJsonTranscoding();
+        builder.Services.AddGrpcSwagger();
+        builder.Services.AddSwaggerGen(o =>
+        {
+            o.SwaggerDoc(OpenApiDocumentName, new OpenApiInfo
+            {
+                Title = "Landmark recognition API",
+                Version = OpenApiDocumentName,
+                Description = "The JSON/HTTP face of the public gRPC API (landmark.v1), by gRPC JSON transcoding. Send the API key in the x-api-key header.",
+            });
+            var apiKey = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = AuthOptions.ApiKeyHeader,
+                Description = "An API key holding the method's scope (recognize, ingest or admin), when Landmark:Auth:Required is set.",
+                Reference = new OpenApiReference { Type = ReferenceType.SecurityScheme, Id = "apiKey" },
+            };
+            o.AddSecurityDefinition("apiKey", apiKey);
+            o.AddSecurityRequirement(new OpenApiSecurityRequirement { [apiKey] = [] });
+            // The proto comments (the contracts' XML documentation) become the operations' and schemas' descriptions.
+            var comments = Path.Combine(AppContext.BaseDirectory, "Landmark.Contracts.xml");
+            if (File.Exists(comments))
+            {
+                o.IncludeXmlComments(comments);
+                o.IncludeGrpcXmlComments(comments, includeControllerXmlComments: true);
+            }
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [ReadyTag]);
@@ -154,7 +189,8 @@ public static class ServiceDefaultsExtensions
         System.Reflection.Assembly.GetEntryAssembly()?.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0];
 
-    /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>.</summary>
+    /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>,
+    /// <c>/openapi/v1.json</c>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapGrpcHealthChecksService();
@@ -162,6 +198,8 @@ public static class ServiceDefaultsExtensions
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = r => r.Tags.Contains(ReadyTag) });
         app.MapPrometheusScrapingEndpoint("/metrics");
+        // The OpenAPI document of the JSON/HTTP routes (it describes the public API only, as the protos in the repository do).
+        app.MapSwagger("/openapi/{documentName}.json");
         return app;
     }
 
