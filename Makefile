@@ -67,9 +67,9 @@ rollback: ## Roll back to the previously live model (or VERSION=...) and wait un
 rollout: ## The model roll-out in progress (or the last one)
 	$(CLI) models rollout $(CLI_ARGS)
 
-bench: ## Benchmarks (not part of `make test`): import images/s and recognition latency/throughput on a fresh data dir
+bench: ## Benchmarks (not part of `make test`): import and recognition beside the bare model, fresh data dir; BENCH_ARGS="--flood-seconds 20" adds an overload flood
 	rm -rf artifacts/bench-data
-	$(CLI) benchmark --dataset $(DATASET) --split $(SPLIT) --data artifacts/bench-data
+	$(CLI) benchmark --dataset $(DATASET) --split $(SPLIT) --data artifacts/bench-data $(BENCH_ARGS)
 
 bench-index: ## Vector index: embedded HNSW vs exact scan vs hnswlib (python3-hnswlib) on clustered 512-d vectors; POINTS="100000 1000000"
 	@/usr/bin/python3 -c 'import hnswlib' 2>/dev/null || echo "hnswlib peer missing: apt-get install -y python3-hnswlib"

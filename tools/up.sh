@@ -27,7 +27,8 @@ common=(
   --Landmark:Storage:S3:AccessKey="$S3_ACCESS_KEY" --Landmark:Storage:S3:SecretKey="$S3_SECRET_KEY"
   --Landmark:Index:Provider=Embedded --Landmark:Index:Embedded:Path="$UP/index"
 )
-for s in "${!PORT[@]}"; do common+=("--Landmark:Endpoints:${s^}=http://127.0.0.1:${PORT[$s]}"); done
+# The services others call by gRPC: ingest (catalog), embedder, retrieval.
+for s in ingest embedder retrieval; do common+=("--Landmark:Endpoints:${s^}=http://127.0.0.1:${PORT[$s]}"); done
 
 for s in ingest preprocess trainer embedder retrieval scorer; do
   pidfile="$UP/pids/$s.pid"

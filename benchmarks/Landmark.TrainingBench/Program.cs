@@ -4,6 +4,7 @@ using System.Numerics.Tensors;
 using Landmark.Embedding;
 using Landmark.Imaging;
 using Landmark.Onnx;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Training;
 using TorchSharp;

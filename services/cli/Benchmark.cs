@@ -4,6 +4,7 @@ using Grpc.Core;
 using Landmark.Contracts.Api.V1;
 using Landmark.Embedding;
 using Landmark.Imaging;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -24,7 +25,7 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
 {
     private static readonly int[] Concurrencies = [1, 8, 32];
 
-    public async Task RunAsync(Dataset dataset, string split, int latencySamples, CancellationToken ct)
+    public async Task RunAsync(Dataset dataset, string split, int latencySamples, CancellationToken ct, int floodSeconds = 0)
     {
         var import = await new DatasetImporter(connection, output).ImportAsync(dataset, includeNonLandmarks: true, ct);
         var (queries, _) = dataset.ReadSplit(split);
@@ -88,6 +89,82 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             await output.WriteLineAsync();
             await output.WriteLineAsync($"recognition end to end at its best: {endToEnd:F1} queries/s = {endToEnd / reference.BestBarePerSecond:F2}× the bare forward at its best batch (target ≥ 0.6)");
         }
+        if (floodSeconds > 0)
+        {
+            await FloodAsync(images, 4 * best, floodSeconds, ct);
+        }
+    }
+
+    /// <summary>
+    /// Open-loop flood: Recognize calls started at <paramref name="rate"/> per second regardless of answers (as clients
+    /// that do not back off), each with a 10-second deadline, for <paramref name="seconds"/>; then the sustainable rate is
+    /// measured again. Prints offered, accepted, refused (RESOURCE_EXHAUSTED), timed out, p50/p99 of the accepted, the
+    /// process's peak memory (embedded mode: the platform is this process) and the throughput after the flood.
+    /// </summary>
+    private async Task FloodAsync(List<ByteString> images, double rate, int seconds, CancellationToken ct)
+    {
+        var accepted = new List<double>();
+        int refused = 0, timedOut = 0, failed = 0, offered = 0;
+        var calls = new List<Task>();
+        var watch = Stopwatch.StartNew();
+        var interval = TimeSpan.FromSeconds(1 / rate);
+        while (watch.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            var image = images[offered % images.Count];
+            offered++;
+            calls.Add(Task.Run(async () =>
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    await connection.Recognition.RecognizeAsync(new RecognizeRequest { Image = image }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
+                    lock (accepted)
+                    {
+                        accepted.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+                catch (RpcException e) when (e.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Cancelled)
+                {
+                    Interlocked.Increment(ref timedOut);
+                }
+                catch (RpcException)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            }, ct));
+            var next = interval * offered - watch.Elapsed;
+            if (next > TimeSpan.Zero)
+            {
+                await Task.Delay(next, ct);
+            }
+        }
+        await Task.WhenAll(calls);
+        var floodSeconds = watch.Elapsed.TotalSeconds;
+        accepted.Sort();
+        var after = await RecognizeAtAsync(images, 8, Math.Max(64, images.Count), ct);
+        var peakMb = PeakResidentMegabytes();
+        await output.WriteLineAsync();
+        await output.WriteLineAsync($"flood: {offered} calls offered at {rate:F1}/s (4× the best measured rate) for {seconds} s; "
+            + $"accepted {accepted.Count} ({accepted.Count / floodSeconds:F1}/s, p50 {Percentile(accepted, 0.5):F0} ms, p99 {Percentile(accepted, 0.99):F0} ms), "
+            + $"refused RESOURCE_EXHAUSTED {refused}, past their 10 s deadline {timedOut}, other errors {failed}");
+        await output.WriteLineAsync($"after the flood: {after.PerSecond:F1} queries/s at concurrency 8 (p99 {after.P99:F0} ms); peak resident memory of this process {peakMb:F0} MB"
+            + (connection.IsEmbedded ? " (the platform runs in it)" : " (the client only: the server is remote)"));
+    }
+
+    private static double PeakResidentMegabytes()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                return double.Parse(line[6..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+        return 0;
     }
 
     private sealed record Run(int Requests, double PerSecond, double P50, double P95, double P99, int Failed);

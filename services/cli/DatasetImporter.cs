@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 
 namespace Landmark.Cli;

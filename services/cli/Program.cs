@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Cli;
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Reporting;
 
@@ -157,11 +158,13 @@ var bench = new Command("benchmark", "Measure import images/s, recognition laten
 bench.Options.Add(datasetOption);
 bench.Options.Add(splitOption);
 bench.Options.Add(samplesOption);
+var floodOption = new Option<int>("--flood-seconds") { Description = "After the figures, flood Recognize at four times the measured rate for this many seconds (0 = no flood) and print what was accepted, refused, p99 and memory.", DefaultValueFactory = _ => 0 };
+bench.Options.Add(floodOption);
 bench.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
     var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
-    await new Benchmark(connection, Console.Out).RunAsync(dataset, parse.GetRequiredValue(splitOption), parse.GetValue(samplesOption), ct);
+    await new Benchmark(connection, Console.Out).RunAsync(dataset, parse.GetRequiredValue(splitOption), parse.GetValue(samplesOption), ct, parse.GetValue(floodOption));
     return 0;
 });
 

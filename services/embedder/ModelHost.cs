@@ -28,9 +28,6 @@ public sealed class ModelHost(ModelRegistry registry, BatchingEmbedder embedder,
 
     public string? LiveVersion => _liveVersion;
 
-    /// <summary>Versions loaded besides the live one.</summary>
-    public IReadOnlyCollection<string> OtherVersions => _others.Keys.ToList();
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try

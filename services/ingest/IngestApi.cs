@@ -4,7 +4,7 @@ using Grpc.Core;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Imaging;
-using Landmark.Recognition;
+using Landmark.Datasets;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.Ingest;

@@ -91,11 +91,8 @@ public static class PlatformHost
             ["Landmark:Index:Provider"] = "Embedded",
             ["Landmark:Index:Embedded:Path"] = Path.Combine(dataDirectory, "index"),
             ["Landmark:Endpoints:Ingest"] = self,
-            ["Landmark:Endpoints:Preprocess"] = self,
             ["Landmark:Endpoints:Embedder"] = self,
             ["Landmark:Endpoints:Retrieval"] = self,
-            ["Landmark:Endpoints:Scorer"] = self,
-            ["Landmark:Endpoints:Trainer"] = self,
             // Every caller of the internal services is this process: without a configured internal key, make one.
             ["Landmark:Auth:GenerateInternalKey"] = "true",
         };

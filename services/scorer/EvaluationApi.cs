@@ -83,7 +83,7 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
         return Task.FromResult(ToProto(GlobalAveragePrecision.Compute(predictions)));
     }
 
-    /// <summary>The settings a model may calibrate (<see cref="ScorerOptions.CalibratedKeys"/>), as numbers.</summary>
+    /// <summary>The settings a model may calibrate (those <see cref="ScorerOptions.WithModelSettings"/> applies), as numbers.</summary>
     public static Dictionary<string, double> SettingsOf(ScorerOptions o) => new Dictionary<string, double>(StringComparer.Ordinal)
     {
         [nameof(ScorerOptions.TopK)] = o.TopK,

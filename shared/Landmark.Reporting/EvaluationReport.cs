@@ -1,4 +1,5 @@
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 
 namespace Landmark.Reporting;

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Landmark.Datasets;
 using Landmark.Recognition;
 
 namespace Landmark.Reporting;

@@ -32,11 +32,8 @@ public sealed class ServiceEndpointsOptions
     public const string SectionName = "Landmark:Endpoints";
 
     public string Ingest { get; set; } = "http://localhost:8080";
-    public string Preprocess { get; set; } = "http://localhost:8080";
     public string Embedder { get; set; } = "http://localhost:8080";
     public string Retrieval { get; set; } = "http://localhost:8080";
-    public string Scorer { get; set; } = "http://localhost:8080";
-    public string Trainer { get; set; } = "http://localhost:8080";
 
     /// <summary>Deadline for one internal call.</summary>
     [Range(1, 3600)]
@@ -46,7 +43,7 @@ public sealed class ServiceEndpointsOptions
     public IReadOnlyList<string> InvalidAddresses()
     {
         var invalid = new List<string>();
-        foreach (var (name, value) in new[] { ("Ingest", Ingest), ("Preprocess", Preprocess), ("Embedder", Embedder), ("Retrieval", Retrieval), ("Scorer", Scorer), ("Trainer", Trainer) })
+        foreach (var (name, value) in new[] { ("Ingest", Ingest), ("Embedder", Embedder), ("Retrieval", Retrieval) })
         {
             if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https" or "dns" or "static"))
             {

@@ -60,11 +60,14 @@ public sealed class DeliveryLimitTests : IAsyncLifetime
     public async Task A_message_that_killed_the_consumer_three_times_is_rejected_with_a_reason_not_decoded_again()
     {
         // The preprocess host declares its quorum queue (x-delivery-limit 4, dead-lettered to the error queue), then stops.
-        await using (var first = Preprocess())
+        // Each host starts on a flow of its own: MassTransit keeps its log context in an AsyncLocal, and a context
+        // captured here would hand the second host the first one's disposed logger factory.
+        await Task.Run(async () =>
         {
+            await using var first = Preprocess();
             await first.StartAsync();
             await first.StopAsync();
-        }
+        });
 
         var factory = new ConnectionFactory
         {
@@ -114,7 +117,7 @@ public sealed class DeliveryLimitTests : IAsyncLifetime
         }
 
         await using var second = Preprocess();
-        await second.StartAsync();
+        await Task.Run(() => second.StartAsync());
         await using var reader = await connection.CreateChannelAsync();
         BasicGetResult? rejection = null;
         var deadline = DateTime.UtcNow.AddSeconds(60);

@@ -78,7 +78,6 @@ public sealed class DistributedPlatform : IAsyncLifetime
             $"--Landmark:Endpoints:Ingest={Url("ingest")}",
             $"--Landmark:Endpoints:Embedder={Url("embedder")}",
             $"--Landmark:Endpoints:Retrieval={Url("retrieval")}",
-            $"--Landmark:Endpoints:Trainer={Url("trainer")}",
             "--Logging:LogLevel:Default=Warning",
         ];
 

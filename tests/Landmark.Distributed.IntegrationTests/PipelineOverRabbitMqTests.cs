@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

@@ -4,6 +4,7 @@ using Landmark.Contracts.Internal.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Embedding;
 using Landmark.Onnx;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Storage;
 using Landmark.Testing;

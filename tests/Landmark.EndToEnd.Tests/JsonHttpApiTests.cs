@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Landmark.Contracts.Api.V1;
 using Landmark.Onnx;
 using Landmark.Onnx.Proto;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

@@ -5,6 +5,7 @@ using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Embedding;
 using Landmark.Onnx;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using GapResult = Landmark.Contracts.Api.V1.GapResult;
 using Xunit;

@@ -1,5 +1,6 @@
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

@@ -88,7 +88,6 @@ public sealed class ProcessCluster : IAsyncDisposable
             $"--Landmark:Endpoints:Ingest={Url("ingest")}",
             $"--Landmark:Endpoints:Embedder={embedderAddress}",
             $"--Landmark:Endpoints:Retrieval={Url("retrieval")}",
-            $"--Landmark:Endpoints:Trainer={Url("trainer")}",
             "--Logging:LogLevel:Default=Warning",
         ];
         // With replicas, each embedder logs every request it serves (ASP.NET Core's request log), which the tests count.

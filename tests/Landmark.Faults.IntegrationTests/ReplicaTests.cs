@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Google.Protobuf;
 using Grpc.Net.Client;
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

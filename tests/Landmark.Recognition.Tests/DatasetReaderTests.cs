@@ -1,3 +1,4 @@
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using Xunit;

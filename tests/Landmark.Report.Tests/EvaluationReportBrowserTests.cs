@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Grpc.Net.Client;
 using Landmark.Contracts.Api.V1;
 using Landmark.Platform;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Reporting;
 using Landmark.Testing;

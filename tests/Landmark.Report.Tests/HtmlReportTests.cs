@@ -1,4 +1,5 @@
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Reporting;
 using GapResult = Landmark.Contracts.Api.V1.GapResult;

@@ -30,10 +30,11 @@ public sealed class EndpointAddressTests
             Ingest = "http://ingest:8080",
             Embedder = "dns:///landmark-embedder-headless:8080",
             Retrieval = "static:///127.0.0.1:5001,127.0.0.1:5002",
-            Scorer = "ftp://scorer",
-            Trainer = "not a url",
         };
+        Assert.Empty(options.InvalidAddresses());
 
-        Assert.Equal(["Scorer", "Trainer"], options.InvalidAddresses());
+        options.Embedder = "ftp://embedder";
+        options.Retrieval = "not a url";
+        Assert.Equal(["Embedder", "Retrieval"], options.InvalidAddresses());
     }
 }

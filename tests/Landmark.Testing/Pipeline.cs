@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Landmark.Contracts.Api.V1;
+using Landmark.Datasets;
 using Landmark.Recognition;
 
 namespace Landmark.Testing;

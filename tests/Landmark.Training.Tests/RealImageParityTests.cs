@@ -1,6 +1,7 @@
 using Landmark.Embedding;
 using Landmark.Imaging;
 using Landmark.Onnx;
+using Landmark.Datasets;
 using Landmark.Recognition;
 using Landmark.Testing;
 using TorchSharp;

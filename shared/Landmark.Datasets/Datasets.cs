@@ -1,6 +1,6 @@
 using Microsoft.VisualBasic.FileIO;
 
-namespace Landmark.Recognition;
+namespace Landmark.Datasets;
 
 /// <summary>The layout a dataset directory was recognised as.</summary>
 public enum DatasetLayout

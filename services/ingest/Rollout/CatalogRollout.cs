@@ -27,8 +27,6 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
     private long _lastProgress;
     private long _lastAnnounced;
 
-    public RolloutTracker Tracker => _tracker;
-
     public Task Loaded => _loaded.Task;
 
     /// <summary>Reads the persisted roll-out (after the catalog is loaded) and returns the images still to re-embed.</summary>
