@@ -21,7 +21,8 @@ public static class IndexComparison
         var hnsw = new HnswOptions();
         Directory.CreateDirectory(workDir);
         Console.WriteLine($"Index comparison: clustered {Dimension}-d vectors (points/100 centres, noise 0.6), {Queries} queries, recall@{K} vs brute force, one search thread");
-        Console.WriteLine($"HNSW: M {hnsw.M}, ef_construction {hnsw.EfConstruction}, ef {hnsw.EfSearch}; build with {Environment.ProcessorCount} threads; {Environment.ProcessorCount} cores, {RuntimeInformation.ProcessArchitecture}");
+        Console.WriteLine($"HNSW: M {hnsw.M}, ef_construction {hnsw.EfConstruction}, ef {hnsw.EfSearch} on both sides; embedded graph's vectors {hnsw.Quantization}, "
+            + $"{hnsw.Oversampling}× candidates re-scored against float32; hnswlib float32; build with {Environment.ProcessorCount} threads; {Environment.ProcessorCount} cores, {RuntimeInformation.ProcessArchitecture}");
         Console.WriteLine("(measured on a quiet machine only: other processes on the same cores lower every figure)");
         var rows = new List<string[]>();
         foreach (var points in sizes)
@@ -36,7 +37,7 @@ public static class IndexComparison
             GC.Collect();
             var peer = RunPeer(prefix, hnsw);
 
-            rows.Add([$"{points:N0}", "embedded HNSW (USearch)", $"{ours.BuildSeconds:F1} s", $"{ours.MemoryMb:N0} MB", $"{ours.Qps:N0}", $"{ours.Recall:F4}", $"{ours.StartSeconds:F2} s",
+            rows.Add([$"{points:N0}", $"embedded HNSW (USearch, {hnsw.Quantization})", $"{ours.BuildSeconds:F1} s", $"{ours.MemoryMb:N0} MB", $"{ours.Qps:N0}", $"{ours.Recall:F4}", $"{ours.StartSeconds:F2} s",
                 peer is null ? "n/a" : $"{ours.Qps / peer.Qps:F2}× hnswlib QPS"]);
             rows.Add([$"{points:N0}", "embedded exact scan", "-", $"{exact.MemoryMb:N0} MB", $"{exact.Qps:N0}", $"{exact.Recall:F4}", "-",
                 $"{ours.Qps / exact.Qps:F0}× slower than HNSW"]);

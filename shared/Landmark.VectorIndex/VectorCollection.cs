@@ -164,6 +164,7 @@ internal sealed class VectorCollection : IDisposable
         var snapshot = Path.Combine(dir, SnapshotFile);
         if (File.Exists(snapshot))
         {
+            collection.Presize(new FileInfo(snapshot).Length);
             collection._snapshotBytes = RecordFile.Replay(snapshot, collection.ApplyLoaded, logger);
         }
         if (options.Search != EmbeddedSearchMode.Exact)
@@ -175,6 +176,23 @@ internal sealed class VectorCollection : IDisposable
         collection._log = OpenLog(log, validLog);
         logger.LogInformation("Collection {Name}: {Count} vectors of {Dimension} dimensions loaded", name, collection._ids.Count, meta.Dimension);
         return collection;
+    }
+
+    /// <summary>Sizes the buffers for the points a snapshot of <paramref name="snapshotBytes"/> holds (estimated from the
+    /// record size), so loading a large collection does not grow them step by step (copying gigabytes).</summary>
+    private void Presize(long snapshotBytes)
+    {
+        var estimated = (int)Math.Min(int.MaxValue / 2, snapshotBytes / ((long)Dimension * sizeof(float) + 32) + 64);
+        var length = Math.Min(Array.MaxLength, (long)estimated * Dimension);
+        if (length > _vectors.Length)
+        {
+            _vectors = new float[length];
+        }
+        _slots.EnsureCapacity(estimated);
+        _slotOfKey.EnsureCapacity(estimated);
+        _ids.Capacity = Math.Max(_ids.Capacity, estimated);
+        _payloads.Capacity = Math.Max(_payloads.Capacity, estimated);
+        _keys.Capacity = Math.Max(_keys.Capacity, estimated);
     }
 
     public void Upsert(IReadOnlyList<VectorPoint> points)

@@ -92,12 +92,18 @@ public sealed class HnswOptions
     [Range(8, 4096)]
     public int EfSearch { get; set; } = 64;
 
-    /// <summary>Element type of the graph's vector copy: <see cref="HnswQuantization.I8"/> uses a quarter of the memory of F32.</summary>
-    public HnswQuantization Quantization { get; set; } = HnswQuantization.F32;
+    /// <summary>
+    /// Element type of the graph's own vector copy. <see cref="HnswQuantization.I8"/> (default) takes a quarter of the
+    /// memory of F32 and walks the graph about three times as fast; the candidates are re-scored against the float32
+    /// vectors, so with <see cref="Oversampling"/> 3 recall@10 stays at ≈ 0.999 on clustered 512-d vectors
+    /// (measured with <c>make bench-index</c>). F32/BF16 for vectors whose components do not fit int8 after
+    /// normalisation (not the case for L2-normalised embeddings).
+    /// </summary>
+    public HnswQuantization Quantization { get; set; } = HnswQuantization.I8;
 
     /// <summary>Candidates fetched from the graph per result wanted; they are re-scored exactly and the best kept.</summary>
     [Range(1, 16)]
-    public int Oversampling { get; set; } = 2;
+    public int Oversampling { get; set; } = 3;
 
     /// <summary>
     /// With a payload filter matching less than this fraction of the collection, the search scans the matching points
