@@ -47,7 +47,7 @@ public sealed class EmbeddedHnswTests : IDisposable
         var hits = 0;
         for (var q = 0; q < queries.Count; q++)
         {
-            var truth = kept.OrderByDescending(p => Cosine(p.Vector, queries[q])).Take(10).Select(p => p.Id);
+            var truth = kept.OrderByDescending(p => VectorIndexContract.Cosine(p.Vector, queries[q])).Take(10).Select(p => p.Id);
             hits += found[q].Select(h => h.Id).Intersect(truth).Count();
         }
         return hits / (10.0 * queries.Count);
@@ -139,7 +139,7 @@ public sealed class EmbeddedHnswTests : IDisposable
         var broad = await index.SearchAsync(Collection, [query], 10, PayloadFilter.Equal(PayloadKeys.Role, "non_landmark"));
 
         var expectedRare = points.Where(p => p.Payload[PayloadKeys.Role] == "rare")
-            .OrderByDescending(p => Cosine(p.Vector, query)).Take(10).Select(p => p.Id);
+            .OrderByDescending(p => VectorIndexContract.Cosine(p.Vector, query)).Take(10).Select(p => p.Id);
         Assert.Equal(expectedRare, rare[0].Select(h => h.Id));
         Assert.Equal(10, broad[0].Count);
         Assert.All(broad[0], h => Assert.Equal("non_landmark", h.Payload[PayloadKeys.Role]));
@@ -172,18 +172,6 @@ public sealed class EmbeddedHnswTests : IDisposable
         await index.CompactAsync(Collection);
         Assert.False(index.CollectionFor(Collection).HasGraph);
         Assert.Empty(Directory.GetFiles(CollectionDir, "hnsw*"));
-    }
-
-    private static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            dot += (double)a[i] * b[i];
-            na += (double)a[i] * a[i];
-            nb += (double)b[i] * b[i];
-        }
-        return dot / Math.Sqrt(na * nb);
     }
 
     public void Dispose() => _root.Dispose();

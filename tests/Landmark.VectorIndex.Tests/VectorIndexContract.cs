@@ -333,19 +333,21 @@ public sealed class VectorIndexContract
         return (double)found / wanted;
     }
 
+    /// <summary>Cosine similarity in double precision: the reference the index results are checked against.</summary>
+    internal static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            na += (double)a[i] * a[i];
+            nb += (double)b[i] * b[i];
+        }
+        return dot / Math.Sqrt(na * nb);
+    }
+
     private static List<(string Id, double Score)> BruteForce(List<VectorPoint> points, float[] query, int limit, Func<VectorPoint, bool> keep)
     {
-        static double Cosine(float[] a, float[] b)
-        {
-            double dot = 0, na = 0, nb = 0;
-            for (var i = 0; i < a.Length; i++)
-            {
-                dot += (double)a[i] * b[i];
-                na += (double)a[i] * a[i];
-                nb += (double)b[i] * b[i];
-            }
-            return dot / Math.Sqrt(na * nb);
-        }
         return points.Where(keep).Select(p => (p.Id, Score: Cosine(p.Vector, query))).OrderByDescending(x => x.Score).Take(limit).ToList();
     }
 
