@@ -11,8 +11,9 @@ using Landmark.Training;
 
 namespace Landmark.Trainer;
 
-/// <summary>The labelled gallery images a job can train on (landmark role, indexed), from the ingest catalog.</summary>
-public sealed record GalleryImage(string ImageId, string LandmarkId);
+/// <summary>The labelled gallery images a job can train on (landmark role, indexed), from the ingest catalog, with the
+/// perceptual hash of the stored image once it has been computed (<see cref="TrainingData.WithPerceptualHashesAsync"/>).</summary>
+public sealed record GalleryImage(string ImageId, string LandmarkId, ulong? PerceptualHash = null);
 
 /// <summary>
 /// Training data from the platform itself: the ingest catalog lists the labelled gallery images, the object store holds
@@ -50,10 +51,35 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
         return images;
     }
 
+    /// <summary>The gallery with the perceptual hash of each image's stored variant (null where it cannot be read).</summary>
+    public async Task<IReadOnlyList<GalleryImage>> WithPerceptualHashesAsync(IReadOnlyList<GalleryImage> gallery, int threads, CancellationToken cancellationToken)
+    {
+        var hashed = new GalleryImage[gallery.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, gallery.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var bytes = await ReadVariantAsync(gallery[i].ImageId, ct);
+                ulong? hash = null;
+                try
+                {
+                    hash = bytes is null ? null : PerceptualHash.Compute(imaging, bytes);
+                }
+                catch (ImageRejectedException ex)
+                {
+                    logger.LogWarning("Variant of {ImageId} cannot be decoded ({Reason}); it is split without near-duplicate grouping", gallery[i].ImageId, ex.Message);
+                }
+                hashed[i] = gallery[i] with { PerceptualHash = hash };
+            });
+        return hashed;
+    }
+
     /// <summary>Class curation (at least <see cref="TrainingOptions.MinImagesPerClass"/> images, the
     /// <see cref="TrainingOptions.MaxClasses"/> largest classes) and a stratified split: each class gives
     /// <see cref="TrainingOptions.ValidationFraction"/> of its images (at least one when it has three or more) to validation,
-    /// chosen by a seeded shuffle.</summary>
+    /// chosen by a seeded shuffle. Near-duplicates (perceptual hashes at most
+    /// <see cref="TrainingOptions.NearDuplicateDistance"/> bits apart) stay together on one side, so no held-out image
+    /// has a copy of itself among the training images — as in a real query set, and as the dataset's own splits are
+    /// built.</summary>
     public static (List<string> Classes, List<TrainingImage> Train, List<TrainingImage> Validation) Split(IReadOnlyList<GalleryImage> gallery, TrainingOptions options)
     {
         var groups = gallery.GroupBy(g => g.LandmarkId, StringComparer.Ordinal)
@@ -71,13 +97,42 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
         var validation = new List<TrainingImage>();
         for (var label = 0; label < groups.Count; label++)
         {
-            var members = groups[label].Select(g => g.ImageId).Order(StringComparer.Ordinal).ToArray();
-            random.Shuffle(members);
+            var members = groups[label].OrderBy(g => g.ImageId, StringComparer.Ordinal).ToArray();
+            var clusters = NearDuplicateClusters(members, options.NearDuplicateDistance);
+            random.Shuffle(clusters);
             var held = members.Length >= 3 ? Math.Max(options.ValidationFraction > 0 ? 1 : 0, (int)Math.Round(members.Length * options.ValidationFraction)) : 0;
-            validation.AddRange(members.Take(held).Select(id => new TrainingImage(id, label)));
-            train.AddRange(members.Skip(held).Select(id => new TrainingImage(id, label)));
+            var heldCount = 0;
+            foreach (var cluster in clusters)
+            {
+                var toValidation = heldCount + cluster.Length <= held;
+                heldCount += toValidation ? cluster.Length : 0;
+                (toValidation ? validation : train).AddRange(cluster.Select(id => new TrainingImage(id, label)));
+            }
         }
         return (classes, train, validation);
+    }
+
+    /// <summary>The images of one class in groups of near-duplicates (connected by perceptual hashes at most
+    /// <paramref name="maxDistance"/> bits apart; an image without a hash is its own group). Each group lists its
+    /// images in id order; the groups are in the order of their first image.</summary>
+    public static string[][] NearDuplicateClusters(IReadOnlyList<GalleryImage> members, int maxDistance)
+    {
+        var parent = Enumerable.Range(0, members.Count).ToArray();
+        int Find(int i) => parent[i] == i ? i : parent[i] = Find(parent[i]);
+        for (var i = 0; i < members.Count; i++)
+        {
+            for (var j = i + 1; j < members.Count; j++)
+            {
+                if (members[i].PerceptualHash is { } a && members[j].PerceptualHash is { } b && PerceptualHash.Distance(a, b) <= maxDistance)
+                {
+                    parent[Find(j)] = Find(i);
+                }
+            }
+        }
+        return Enumerable.Range(0, members.Count).GroupBy(Find)
+            .Select(g => g.Select(i => members[i].ImageId).Order(StringComparer.Ordinal).ToArray())
+            .OrderBy(c => c[0], StringComparer.Ordinal)
+            .ToArray();
     }
 
     /// <summary>Decodes the <c>embed</c> variant of each image at <paramref name="size"/>² (CHW, [0,1]), in parallel.

@@ -176,7 +176,7 @@ public sealed class TrainingJobRunner(
 
         if (job.Classes.Count == 0)
         {
-            var gallery = await data.ListGalleryAsync(ct);
+            var gallery = await data.WithPerceptualHashesAsync(await data.ListGalleryAsync(ct), Math.Max(2, Environment.ProcessorCount), ct);
             var (classes, train, validation) = TrainingData.Split(gallery, options);
             if (classes.Count < 2)
             {
@@ -276,6 +276,7 @@ public sealed class TrainingJobRunner(
             }
         }
         var onnx = OnnxExporter.Export(network, options.ImageSize, new Dictionary<string, string> { ["training_job"] = job.JobId });
+        var dimension = network.Dimension;
         network.Dispose();
         var version = "trained-" + Convert.ToHexStringLower(SHA256.HashData(onnx))[..12];
         var manifest = new ModelManifest
@@ -285,9 +286,9 @@ public sealed class TrainingJobRunner(
             Description = (options.Backbone.IsPretrained
                     ? $"{options.Backbone.Pretrained} fine-tuned (stages < {options.Backbone.FrozenStages} frozen)"
                     : $"{options.Backbone.Family} {string.Join('/', options.Backbone.Widths)} from scratch") +
-                $" + GeM + {options.EmbeddingDimension}-d neck, {options.Head}, {options.Epochs} epochs at {options.ImageSize}px on {job.Classes.Count} landmarks (job {job.JobId})",
+                (options.Neck == NeckKind.None ? $" + GeM ({dimension}-d, no neck)" : $" + GeM + {dimension}-d neck") + $", {options.Head}, {options.Epochs} epochs at {options.ImageSize}px on {job.Classes.Count} landmarks (job {job.JobId})",
             InputSize = options.ImageSize,
-            Dimension = options.EmbeddingDimension,
+            Dimension = dimension,
             Metrics = metrics,
         };
 

@@ -7,7 +7,7 @@ namespace Landmark.Recognition;
 /// Scores held-out queries — landmark queries (label set) and non-landmark queries (label null) against a labelled
 /// gallery and a distractor gallery — with <see cref="KnnScorer"/>, and calibrates its settings for one embedding
 /// model: a grid over the voting and confidence settings (TopK, Power, NonLandmarkWeight, Gain) keeps the one with the
-/// best GAP. Similarities are computed once.
+/// best GAP when it beats the configured settings by more than one query's worth. Similarities are computed once.
 /// </summary>
 public static class ScorerCalibrator
 {
@@ -45,6 +45,12 @@ public static class ScorerCalibrator
                 best = (gap, candidate);
             }
         }
+        if (best.Gap - defaultGap <= MinimumGain(queries) + 1e-9)
+        {
+            // A win of one query's worth or less on a small held-out set is noise the next set will not repeat (a
+            // grid of 192 settings always finds one): the configured settings stay.
+            best = (defaultGap, defaults);
+        }
         var settings = new Dictionary<string, double>
         {
             [nameof(ScorerOptions.TopK)] = best.Options.TopK,
@@ -54,6 +60,12 @@ public static class ScorerCalibrator
         };
         return new Result(defaultGap, best.Gap, settings, queries.Count);
     }
+
+    /// <summary>The least GAP gain calibrated settings must bring over the configured ones to be kept: more than one
+    /// landmark query turning from wrong to right (GAP averages over the landmark queries, so one query moves it by up to
+    /// 1 / their count).</summary>
+    public static double MinimumGain(IReadOnlyList<(float[] Vector, string? Label)> queries) =>
+        1.0 / Math.Max(1, queries.Count(q => q.Label is not null));
 
     /// <summary>Each query's nearest gallery images and distractor similarities, best first.</summary>
     private sealed class Neighbours

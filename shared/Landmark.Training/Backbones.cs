@@ -104,14 +104,18 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>The network the platform deploys: backbone → GeM → linear neck → batch norm → L2 normalisation.</summary>
+/// <summary>The network the platform deploys: backbone → GeM → linear neck → batch norm → L2 normalisation, or
+/// backbone → GeM → L2 normalisation without a neck.</summary>
 public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
 {
     internal readonly nn.Module<Tensor, Tensor> backbone;
     internal readonly GeM pool;
-    internal readonly TorchSharp.Modules.Linear neck;
-    internal readonly TorchSharp.Modules.BatchNorm1d neckNorm;
+    internal readonly TorchSharp.Modules.Linear? neck;
+    internal readonly TorchSharp.Modules.BatchNorm1d? neckNorm;
 
+    /// <param name="backboneOptions">The backbone.</param>
+    /// <param name="dimension">Embedding size of the linear neck; 0 for no neck (the pooled features are the embedding).</param>
+    /// <param name="gemP">GeM's initial exponent.</param>
     public EmbeddingNetwork(BackboneOptions backboneOptions, int dimension = 512, double gemP = 3.0) : base(nameof(EmbeddingNetwork))
     {
         long channels;
@@ -129,9 +133,12 @@ public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
         }
         BackboneOptions = backboneOptions;
         pool = new GeM(gemP);
-        neck = nn.Linear(channels, dimension);
-        neckNorm = nn.BatchNorm1d(dimension);
-        Dimension = dimension;
+        if (dimension > 0)
+        {
+            neck = nn.Linear(channels, dimension);
+            neckNorm = nn.BatchNorm1d(dimension);
+        }
+        Dimension = dimension > 0 ? dimension : (int)channels;
         RegisterComponents();
     }
 
@@ -146,7 +153,11 @@ public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
     public IEnumerable<TorchSharp.Modules.Parameter> BackboneParameters => backbone.parameters();
 
     /// <summary>Parameters of the pooling, neck and its batch norm (trained at the head's learning rate).</summary>
-    public IEnumerable<TorchSharp.Modules.Parameter> NeckParameters => pool.parameters().Concat(neck.parameters()).Concat(neckNorm.parameters());
+    public IEnumerable<TorchSharp.Modules.Parameter> NeckParameters =>
+        pool.parameters().Concat(neck?.parameters() ?? []).Concat(neckNorm?.parameters() ?? []);
+
+    /// <summary>Whether a linear neck follows the pooling (otherwise the pooled features are the embedding).</summary>
+    public bool HasNeck => neck is not null;
 
     /// <summary>Training mode for everything except what the options keep frozen (pretrained batch-norm statistics).</summary>
     public void TrainMode()
@@ -176,7 +187,7 @@ public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
             }
         }
         var pooled = pool.forward(map).flatten(1);
-        return neckNorm.forward(neck.forward(pooled)).MoveToOuterDisposeScope();
+        return (neck is null || neckNorm is null ? pooled : neckNorm.forward(neck.forward(pooled))).MoveToOuterDisposeScope();
     }
 
     /// <summary>L2-normalised embedding (what is deployed and exported).</summary>

@@ -84,13 +84,14 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
             CpuNumerics.EnsureTrustworthy();
         }
         torch.manual_seed(Options.Seed);
-        var network = new EmbeddingNetwork(Options.Backbone, Options.EmbeddingDimension);
+        var network = new EmbeddingNetwork(Options.Backbone, Options.Neck == NeckKind.None ? 0 : Options.EmbeddingDimension);
+        var dimension = network.Dimension;
         var counts = Enumerable.Range(0, classes).Select(c => Math.Max(1, samples.Count(s => s.Label == c))).ToArray();
         MetricHead head = Options.Head switch
         {
-            HeadKind.Softmax => new SoftmaxHead(Options.EmbeddingDimension, classes),
-            HeadKind.ArcFace => new ArcMarginHead(Options.EmbeddingDimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh)),
-            _ => new ArcMarginHead(Options.EmbeddingDimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh), Options.SubCenters),
+            HeadKind.Softmax => new SoftmaxHead(dimension, classes),
+            HeadKind.ArcFace => new ArcMarginHead(dimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh)),
+            _ => new ArcMarginHead(dimension, classes, Options.Scale, AdaptiveMargins.FromClassCounts(counts, Options.MarginLow, Options.MarginHigh), Options.SubCenters),
         };
         network.to(device);
         head.to(device);

@@ -43,10 +43,14 @@ public static class OnnxExporter
         }
         var p = network.pool.P;
         var pooled = b.Flatten(b.Pow(b.GlobalAveragePool(b.Pow(b.Clip(y, (float)GeM.Epsilon), b.Scalar(p))), b.Scalar(1f / p)));
-        var neck = b.Gemm(pooled, b.Initializer(Floats(network.neck.weight!), Shape(network.neck.weight!)), b.Initializer(Floats(network.neck.bias!), Shape(network.neck.bias!)));
-        var (scale, shift) = Fold(network.neckNorm.weight!, network.neckNorm.bias!, network.neckNorm.running_mean!, network.neckNorm.running_var!);
-        var normed = b.Add(b.Mul(neck, b.Initializer(scale, [scale.Length])), b.Initializer(shift, [shift.Length]));
-        b.Output(b.L2Normalize(normed), BaselineModel.OutputName, null, network.Dimension);
+        var embedding = pooled;
+        if (network.neck is { } linear && network.neckNorm is { } norm)
+        {
+            var neck = b.Gemm(pooled, b.Initializer(Floats(linear.weight!), Shape(linear.weight!)), b.Initializer(Floats(linear.bias!), Shape(linear.bias!)));
+            var (scale, shift) = Fold(norm.weight!, norm.bias!, norm.running_mean!, norm.running_var!);
+            embedding = b.Add(b.Mul(neck, b.Initializer(scale, [scale.Length])), b.Initializer(shift, [shift.Length]));
+        }
+        b.Output(b.L2Normalize(embedding), BaselineModel.OutputName, null, network.Dimension);
         return b.ToBytes(metadata: metadata);
     }
 

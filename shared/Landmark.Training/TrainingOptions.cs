@@ -13,6 +13,16 @@ public enum AugmentationKind
     Light,
 }
 
+/// <summary>What turns the pooled backbone features into the embedding: <c>Linear</c> (a linear layer to
+/// <see cref="TrainingOptions.EmbeddingDimension"/> and batch norm, trained from random weights) or <c>None</c> (the
+/// GeM-pooled features are the embedding: a pretrained backbone starts exactly where the pretrained model is, and
+/// fine-tuning moves it from there instead of from a random projection).</summary>
+public enum NeckKind
+{
+    Linear,
+    None,
+}
+
 public enum OptimizerKind
 {
     AdamW,
@@ -28,8 +38,11 @@ public sealed class TrainingOptions
     [ValidateObjectMembers]
     public BackboneOptions Backbone { get; set; } = new() { Pretrained = PretrainedBackbone.ImageNetResNet18 };
 
+    /// <summary>Embedding size with the <c>Linear</c> neck; with no neck the embedding has the backbone's channels.</summary>
     [Range(8, 4096)]
     public int EmbeddingDimension { get; set; } = 512;
+
+    public NeckKind Neck { get; set; } = NeckKind.Linear;
 
     public HeadKind Head { get; set; } = HeadKind.SubCenterArcFace;
 
@@ -91,6 +104,11 @@ public sealed class TrainingOptions
     /// <summary>Share of each class held out (stratified) to measure validation GAP after each epoch (0 = none).</summary>
     [Range(0.0, 0.5)]
     public double ValidationFraction { get; set; } = 0.15;
+
+    /// <summary>Images whose perceptual hashes are at most this many bits apart (of 64) are near-duplicates and land on
+    /// the same side of the validation split. Within-landmark pairs of different photos start at about 14 bits.</summary>
+    [Range(0, 32)]
+    public int NearDuplicateDistance { get; set; } = 12;
 
     /// <summary>Threads that decode and augment batches in the background, ahead of the training step.</summary>
     [Range(1, 64)]

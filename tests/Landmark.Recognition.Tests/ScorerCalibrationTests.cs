@@ -26,7 +26,7 @@ public class ScorerCalibrationTests
         Assert.Same(off, off.WithModelSettings(new Dictionary<string, double> { ["TopK"] = 7 }));
     }
 
-    private static float[] Unit(params float[] v)
+    internal static float[] Unit(params float[] v)
     {
         var n = MathF.Sqrt(v.Sum(x => x * x));
         return v.Select(x => x / n).ToArray();
@@ -58,5 +58,35 @@ public class ScorerCalibrationTests
         Assert.True(result.Settings["NonLandmarkWeight"] > 0, "non-landmark queries call for the distractor evidence");
         // Deterministic for the same data.
         Assert.Equal(result.Settings, ScorerCalibrator.Calibrate(queries, gallery, distractors, configured).Settings);
+    }
+
+    [Fact]
+    public void Calibration_keeps_the_configured_settings_when_the_best_grid_point_wins_by_only_one_query()
+    {
+        // 20 landmark queries, 19 on their landmark's cluster. The 20th is an L0 photo whose single nearest gallery
+        // image is an L1 outlier, with L0 images next: one-neighbour voting gets it wrong, three-neighbour voting gets
+        // it right. That one query is all a different setting could win here, and one query is noise.
+        float[] Unit(params float[] v) => ScorerCalibrationTests.Unit(v);
+        var centres = new[] { Unit(1, 0, 0, 0), Unit(0, 1, 0, 0), Unit(0, 0, 1, 0) };
+        float[] Around(float[] centre, int i) => Unit(centre.Select((c, d) => c + (0.01f * ((i + d) % 3))).ToArray());
+        var gallery = Enumerable.Range(0, 15).Select(i => (Around(centres[i % 3], i), $"L{i % 3}")).ToList();
+        gallery.Add((Unit(1, 0, 0, 1.3f), "L1"));
+        var queries = Enumerable.Range(0, 19).Select(i => (Around(centres[i % 3], i + 1), (string?)$"L{i % 3}")).ToList();
+        queries.Add((Unit(1, 0, 0, 1), "L0"));
+        var distractors = new List<float[]> { Unit(0, 0, 0, -1), Unit(-1, -1, -1, 0) };
+        var configured = new ScorerOptions { TopK = 1, Power = 1, NonLandmarkWeight = 0, Gain = 5 };
+
+        var result = ScorerCalibrator.Calibrate(queries, gallery, distractors, configured);
+
+        Assert.Equal(0.95, result.DefaultGap, 6);
+        Assert.Equal(1.0 / 20, ScorerCalibrator.MinimumGain(queries), 9);
+        Assert.Equal(result.DefaultGap, result.BestGap);
+        Assert.Equal(1, result.Settings["TopK"]);
+        Assert.Equal(5, result.Settings["Gain"]);
+        // The same grid point wins clearly once the outlier misleads more queries than one.
+        queries.AddRange(Enumerable.Range(0, 4).Select(i => (Unit(1, 0, 0.01f * i, 1), (string?)"L0")));
+        var clear = ScorerCalibrator.Calibrate(queries, gallery, distractors, configured);
+        Assert.True(clear.BestGap > clear.DefaultGap + ScorerCalibrator.MinimumGain(queries), $"{clear.BestGap} vs {clear.DefaultGap}");
+        Assert.True(clear.Settings["TopK"] >= 3);
     }
 }

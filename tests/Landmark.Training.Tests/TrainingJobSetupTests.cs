@@ -39,6 +39,44 @@ public class TrainingJobSetupTests
     }
 
     [Fact]
+    public void Near_duplicates_land_on_the_same_side_of_the_split_and_distinct_photos_split_as_without_hashes()
+    {
+        // 40 photos of one landmark with unrelated hashes, and five near-duplicate sets (a copy 2 bits off, one 3 bits
+        // off that copy): whatever the seed, a set never straddles training and validation.
+        var random = new Random(11);
+        var gallery = Gallery(("a", 40), ("b", 30)).Select(g => g with { PerceptualHash = (ulong)random.NextInt64() }).ToList();
+        var sets = new List<string[]>();
+        for (var k = 0; k < 5; k++)
+        {
+            var original = gallery[k * 7];
+            var copy = original with { ImageId = original.ImageId + "-copy", PerceptualHash = original.PerceptualHash ^ 0b11UL };
+            var copyOfCopy = original with { ImageId = original.ImageId + "-copy2", PerceptualHash = copy.PerceptualHash ^ (0b111UL << 20) };
+            gallery.Add(copy);
+            gallery.Add(copyOfCopy);
+            sets.Add([original.ImageId, copy.ImageId, copyOfCopy.ImageId]);
+        }
+        var straddled = 0;
+        var held = 0;
+        for (var seed = 0; seed < 40; seed++)
+        {
+            var options = new TrainingOptions { Seed = seed, ValidationFraction = 0.2 };
+            var (_, train, validation) = TrainingData.Split(gallery, options);
+            var validationIds = validation.Select(v => v.ImageId).ToHashSet();
+            Assert.Equal(gallery.Count, train.Count + validation.Count);
+            Assert.Equal(10 + 6, validation.Count); // round(0.2·50) of a (40 photos + 10 copies), round(0.2·30) of b
+            straddled += sets.Count(set => set.Count(validationIds.Contains) is > 0 and < 3);
+            held += sets.Count(set => set.All(validationIds.Contains));
+        }
+        Assert.Equal(0, straddled);
+        Assert.True(held > 0, "near-duplicate sets were never held out whole");
+
+        // Without near-duplicates the hashes change nothing.
+        var distinct = Gallery(("a", 25), ("b", 25)).Select(g => g with { PerceptualHash = (ulong)random.NextInt64() }).ToList();
+        var plain = distinct.Select(g => g with { PerceptualHash = null }).ToList();
+        Assert.Equal(TrainingData.Split(plain, new TrainingOptions()).Validation, TrainingData.Split(distinct, new TrainingOptions()).Validation);
+    }
+
+    [Fact]
     public void Curation_drops_small_classes_and_keeps_the_largest_ones()
     {
         var gallery = Gallery(("small", 2), ("mid", 6), ("big", 9), ("huge", 12));
