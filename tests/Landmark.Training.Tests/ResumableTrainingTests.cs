@@ -9,8 +9,9 @@ public class ResumableTrainingTests
     private static List<TrainingSample> ColourCodedSamples(int count, int classes, int size, int seed) =>
         Tests.ColourCodedSamples.Create(count, classes, size, seed);
 
-    private static TrainingOptions SmallOptions(OptimizerKind optimizer) => new()
+    private static TrainingOptions SmallOptions(OptimizerKind optimizer, NeckKind neck = NeckKind.Linear) => new()
     {
+        Neck = neck,
         Backbone = new BackboneOptions { Widths = [8, 16], Depths = [1, 1], StemWidth = 8 },
         EmbeddingDimension = 16,
         ImageSize = 32,
@@ -34,12 +35,13 @@ public class ResumableTrainingTests
     }
 
     [Theory]
-    [InlineData(OptimizerKind.AdamW)]
-    [InlineData(OptimizerKind.Sgd)]
-    public void Training_resumed_from_a_mid_epoch_checkpoint_ends_like_the_uninterrupted_run(OptimizerKind optimizer)
+    [InlineData(OptimizerKind.AdamW, NeckKind.Linear)]
+    [InlineData(OptimizerKind.Sgd, NeckKind.Linear)]
+    [InlineData(OptimizerKind.AdamW, NeckKind.None)]
+    public void Training_resumed_from_a_mid_epoch_checkpoint_ends_like_the_uninterrupted_run(OptimizerKind optimizer, NeckKind neck)
     {
         var samples = ColourCodedSamples(40, 3, 32, seed: 5);
-        var options = SmallOptions(optimizer);
+        var options = SmallOptions(optimizer, neck);
 
         var fullReports = new List<EpochReport>();
         var checkpoints = new List<TrainingCheckpoint>();

@@ -9,10 +9,10 @@ namespace Landmark.Training.Tests;
 
 public class TrainingModelTests
 {
-    private static EmbeddingNetwork Network(BackboneFamily family, int seed)
+    private static EmbeddingNetwork Network(BackboneFamily family, int seed, int dimension = 32)
     {
         torch.manual_seed(seed);
-        var network = new EmbeddingNetwork(new BackboneOptions { Family = family, Widths = [8, 16, 24], Depths = [1, 2, 1], StemWidth = 8, Expansion = 2 }, dimension: 32);
+        var network = new EmbeddingNetwork(new BackboneOptions { Family = family, Widths = [8, 16, 24], Depths = [1, 2, 1], StemWidth = 8, Expansion = 2 }, dimension);
         // Non-trivial batch-norm statistics, so that folding them into the export is exercised.
         using (torch.no_grad())
         {
@@ -40,17 +40,20 @@ public class TrainingModelTests
     }
 
     [Theory]
-    [InlineData(BackboneFamily.ResNet)]
-    [InlineData(BackboneFamily.MobileNet)]
-    public void Exported_onnx_model_gives_the_same_embeddings_as_torchsharp(BackboneFamily family)
+    [InlineData(BackboneFamily.ResNet, 32)]
+    [InlineData(BackboneFamily.MobileNet, 32)]
+    [InlineData(BackboneFamily.ResNet, 0)] // no neck: the GeM-pooled features (24 channels) are the embedding
+    public void Exported_onnx_model_gives_the_same_embeddings_as_torchsharp(BackboneFamily family, int neckDimension)
     {
         const int size = 64;
-        var network = Network(family, 11);
+        var network = Network(family, 11, neckDimension);
+        Assert.Equal(neckDimension > 0, network.HasNeck);
+        Assert.Equal(neckDimension > 0 ? neckDimension : 24, network.Dimension);
         var input = torch.rand(3, 3, size, size);
         var expected = network.forward(input).data<float>().ToArray();
 
         var onnx = OnnxExporter.Export(network, size);
-        var manifest = new ModelManifest { Version = "test", Kind = ModelManifest.KindTrained, InputSize = size, Dimension = 32 };
+        var manifest = new ModelManifest { Version = "test", Kind = ModelManifest.KindTrained, InputSize = size, Dimension = network.Dimension };
         using var model = new OnnxEmbeddingModel(onnx, manifest, new EmbedderOptions());
         var actual = model.Embed(input.data<float>().ToArray(), 3).SelectMany(v => v).ToArray();
 
