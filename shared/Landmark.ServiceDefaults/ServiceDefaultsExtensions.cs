@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -47,17 +48,36 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.TryAddSingleton<ApiKeyRing>();
+        builder.Services.AddOptions<TlsOptions>().Bind(builder.Configuration.GetSection(TlsOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TlsOptions>, TlsOptionsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<TlsCertificates>();
 
         var hosting = builder.Configuration.GetSection(HostingOptions.SectionName).Get<HostingOptions>() ?? new HostingOptions();
+        var tls = builder.Configuration.GetSection(TlsOptions.SectionName).Get<TlsOptions>() ?? new TlsOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             var address = hosting.ListenOnAnyAddress ? IPAddress.Any : IPAddress.Loopback;
-            kestrel.Listen(address, hosting.GrpcPort, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(address, hosting.GrpcPort, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                if (tls.Enabled)
+                {
+                    // Options per handshake: the certificate (and CA) currently on disk, so rotations need no restart.
+                    var certificates = kestrel.ApplicationServices.GetRequiredService<TlsCertificates>();
+                    o.UseHttps(new TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => ValueTask.FromResult(certificates.ServerOptions()),
+                    });
+                }
+            });
             if (hosting.HttpPort > 0)
             {
                 kestrel.Listen(address, hosting.HttpPort, o => o.Protocols = HttpProtocols.Http1);
             }
-            kestrel.Limits.MaxRequestBodySize = hosting.MaxReceiveMessageBytes;
+            // A backstop for bodies of any kind (JSON/HTTP included); gRPC's own per-message caps below are the real limits.
+            kestrel.Limits.MaxRequestBodySize = Math.Max(hosting.MaxReceiveMessageBytes, hosting.MaxInternalMessageBytes);
         });
 
         builder.AddConsoleLogs();
@@ -65,8 +85,9 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton<ApiKeyInterceptor>();
         builder.Services.AddGrpc(o =>
         {
+            // The public cap; the internal services raise theirs (AddInternalGrpcService).
             o.MaxReceiveMessageSize = hosting.MaxReceiveMessageBytes;
-            o.MaxSendMessageSize = hosting.MaxReceiveMessageBytes;
+            o.MaxSendMessageSize = hosting.MaxInternalMessageBytes;
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
             o.Interceptors.Add<ApiKeyInterceptor>();
         })
@@ -201,6 +222,16 @@ public static class ServiceDefaultsExtensions
         // The OpenAPI document of the JSON/HTTP routes (it describes the public API only, as the protos in the repository do).
         app.MapSwagger("/openapi/{documentName}.json");
         return app;
+    }
+
+    /// <summary>Marks <typeparamref name="TService"/> as an internal gRPC service: it accepts messages up to
+    /// <see cref="HostingOptions.MaxInternalMessageBytes"/> instead of the public <see cref="HostingOptions.MaxReceiveMessageBytes"/>.</summary>
+    public static IServiceCollection AddInternalGrpcService<TService>(this IServiceCollection services)
+        where TService : class
+    {
+        services.AddOptions<GrpcServiceOptions<TService>>()
+            .Configure<IOptions<HostingOptions>>((o, hosting) => o.MaxReceiveMessageSize = hosting.Value.MaxInternalMessageBytes);
+        return services;
     }
 
     /// <summary>Binds and validates an options class at start-up (DataAnnotations).</summary>
