@@ -82,7 +82,10 @@ public static class ServiceDefaultsExtensions
 
         builder.AddConsoleLogs();
 
+        builder.Services.AddSingleton<ApiKeyAuthorizer>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
+        builder.Services.AddValidatedOptions<ConcurrencyOptions>(builder.Configuration, ConcurrencyOptions.SectionName);
+        builder.Services.AddConcurrencyLimits();
         builder.Services.AddGrpc(o =>
         {
             // The public cap; the internal services raise theirs (AddInternalGrpcService).
@@ -211,9 +214,13 @@ public static class ServiceDefaultsExtensions
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0];
 
     /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>,
-    /// <c>/openapi/v1.json</c>.</summary>
+    /// <c>/openapi/v1.json</c>; and puts in front of every endpoint (after routing, which the host adds first) the API key
+    /// check from the headers (<see cref="ApiKeyMiddleware"/>) and then the concurrency limiter
+    /// (<see cref="ConcurrencyOptions"/>): a call without a valid key never waits for a permit, and neither reads its body.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseRateLimiter();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
