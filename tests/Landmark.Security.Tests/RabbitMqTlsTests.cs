@@ -27,34 +27,46 @@ public sealed class RabbitMqTlsTests : IDisposable
     [Fact]
     public async Task The_bus_verifies_the_broker_against_the_ca_by_name_and_presents_its_client_certificate()
     {
-        using var broker = _ca.Issue(Path.Combine(_files.Path, "broker"), "rabbitmq", dnsName: "rabbitmq.landmark.svc");
-        using var client = _ca.Issue(Path.Combine(_files.Path, "client"), "landmark-ingest");
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var handshake = AcceptAsync(listener, broker.Certificate);
+        var (client, handshake, app) = await ConnectAsync(brokerCa: _ca);
+        await using (app)
+        {
+            var seen = await handshake.WaitAsync(TimeSpan.FromSeconds(60));
 
-        await using var app = await StartBusAsync(listener, "rabbitmq.landmark.svc", broker.CaPath, client);
-        var seen = await handshake.WaitAsync(TimeSpan.FromSeconds(60));
-
-        Assert.Equal("rabbitmq.landmark.svc", seen.ServerName);
-        Assert.Equal(client.Certificate.Thumbprint, seen.ClientThumbprint);
-        Assert.StartsWith("AMQP", seen.ProtocolHeader, StringComparison.Ordinal);
+            Assert.Equal(BrokerName, seen.ServerName);
+            Assert.Equal(client.Thumbprint, seen.ClientThumbprint);
+            Assert.StartsWith("AMQP", seen.ProtocolHeader, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
     public async Task A_broker_certificate_from_another_ca_ends_the_handshake_before_any_amqp()
     {
-        using var broker = _otherCa.Issue(Path.Combine(_files.Path, "broker"), "rabbitmq", dnsName: "rabbitmq.landmark.svc");
-        using var client = _ca.Issue(Path.Combine(_files.Path, "client"), "landmark-ingest");
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        var (_, handshake, app) = await ConnectAsync(brokerCa: _otherCa);
+        await using (app)
+        {
+            // The client connected and then aborted the handshake (not a timeout: it did try).
+            var error = await Record.ExceptionAsync(() => handshake.WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.True(error is System.Security.Authentication.AuthenticationException or IOException, error?.ToString() ?? "the handshake succeeded");
+        }
+    }
+
+    private const string BrokerName = "rabbitmq.landmark.svc";
+
+    /// <summary>A broker stand-in whose certificate <paramref name="brokerCa"/> signed, and a bus that trusts this test's
+    /// CA and presents a client certificate of it: the client certificate, the broker's view of the handshake, the bus.</summary>
+    private async Task<(X509Certificate2 Client, Task<Handshake> Handshake, WebApplication Bus)> ConnectAsync(TestCertificateAuthority brokerCa)
+    {
+        var broker = brokerCa.Issue(Path.Combine(_files.Path, "broker"), "rabbitmq", dnsName: BrokerName);
+        var client = _ca.Issue(Path.Combine(_files.Path, "client"), "landmark-ingest");
+        var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        var handshake = AcceptAsync(listener, broker.Certificate);
-
-        await using var app = await StartBusAsync(listener, "rabbitmq.landmark.svc", client.CaPath, client);
-
-        // The client connected and then aborted the handshake (not a timeout: it did try).
-        var error = await Record.ExceptionAsync(() => handshake.WaitAsync(TimeSpan.FromSeconds(60)));
-        Assert.True(error is System.Security.Authentication.AuthenticationException or IOException, error?.ToString() ?? "the handshake succeeded");
+        var handshake = AcceptAsync(listener, broker.Certificate).ContinueWith(t =>
+        {
+            listener.Stop();
+            return t;
+        }, TaskScheduler.Default).Unwrap();
+        var bus = await StartBusAsync(listener, BrokerName, _ca.WriteCa(Path.Combine(_files.Path, "ca.crt")), client);
+        return (client.Certificate, handshake, bus);
     }
 
     [Fact]
