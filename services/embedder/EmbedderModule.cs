@@ -15,6 +15,7 @@ public static class EmbedderModule
 
     public static WebApplicationBuilder AddEmbedder(this WebApplicationBuilder builder)
     {
+        builder.Services.AddInternalGrpcService<EmbedderApi>();
         builder.Services.AddObjectStore(builder.Configuration);
         builder.Services.AddImaging(builder.Configuration);
         builder.Services.AddEmbedding(builder.Configuration);

@@ -80,7 +80,10 @@ public static class PlatformHost
     {
         var dataDirectory = configuration[DataDirectoryKey] ?? DefaultDataDirectory;
         var grpcPort = configuration.GetValue("Landmark:Hosting:GrpcPort", DefaultGrpcPort);
-        var self = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{grpcPort}");
+        // With TLS the internal calls verify the certificate like any client: it must name localhost.
+        var self = string.IsNullOrWhiteSpace(configuration[$"{TlsOptions.SectionName}:{nameof(TlsOptions.CertificatePath)}"])
+            ? string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{grpcPort}")
+            : string.Create(CultureInfo.InvariantCulture, $"https://localhost:{grpcPort}");
         var defaults = new Dictionary<string, string?>
         {
             ["Landmark:Hosting:GrpcPort"] = grpcPort.ToString(CultureInfo.InvariantCulture),

@@ -13,6 +13,7 @@ public static class RetrievalModule
 
     public static WebApplicationBuilder AddRetrieval(this WebApplicationBuilder builder)
     {
+        builder.Services.AddInternalGrpcService<RetrievalApi>();
         builder.Services.AddVectorIndex(builder.Configuration);
         builder.Services.TryAddSingleton<GalleryIndex>();
         return builder;

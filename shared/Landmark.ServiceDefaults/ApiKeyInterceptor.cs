@@ -1,20 +1,14 @@
-using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace Landmark.ServiceDefaults;
 
 /// <summary>
-/// Deny by default: when <see cref="AuthOptions.Required"/> is set, every call needs a key (header <c>x-api-key</c>)
-/// that holds the scope <see cref="MethodAccessPolicy"/> names for the method, except gRPC health and (when
-/// <see cref="AuthOptions.ReflectionIsOpen"/>) reflection. The method is the one routing chose — read from the
-/// endpoint's <see cref="GrpcMethodMetadata"/>, not from the request path, which routing matches case-insensitively.
-/// A call whose endpoint carries no gRPC method metadata is refused.
+/// The <see cref="ApiKeyAuthorizer"/> check inside gRPC, for every call that reaches a handler: the JSON/HTTP
+/// (transcoded) calls, which <see cref="ApiKeyMiddleware"/> leaves to it, and any gRPC call as a second line.
 /// </summary>
-public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options, ApiKeyRing keys, IHostEnvironment environment) : Interceptor
+public sealed class ApiKeyInterceptor(ApiKeyAuthorizer authorizer) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
@@ -46,29 +40,9 @@ public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options, ApiK
 
     private void Authorize(ServerCallContext context)
     {
-        var current = options.CurrentValue;
-        if (!current.Required)
+        if (authorizer.Check(context.GetHttpContext().GetEndpoint(), context.RequestHeaders.GetValue(AuthOptions.ApiKeyHeader)) is { } denied)
         {
-            return;
-        }
-        var method = context.GetHttpContext().GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method
-            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "Unknown method."));
-        var access = MethodAccessPolicy.For(method.ServiceName, method.FullName);
-        if (access.Kind == AccessKind.Open ||
-            (access.Kind == AccessKind.Reflection && current.ReflectionIsOpen(environment.IsDevelopment())))
-        {
-            return;
-        }
-        var presented = context.RequestHeaders.GetValue(AuthOptions.ApiKeyHeader);
-        if (string.IsNullOrEmpty(presented))
-        {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header."));
-        }
-        var scopes = keys.Find(presented)
-            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "Invalid API key."));
-        if (access.Kind == AccessKind.Scoped && !scopes.Contains(access.Scope!))
-        {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs."));
+            throw new RpcException(denied);
         }
     }
 }

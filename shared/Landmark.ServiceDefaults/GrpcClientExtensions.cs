@@ -38,11 +38,14 @@ public static class GrpcClientExtensions
                 var target = new Uri(address(sp.GetRequiredService<IOptions<ServiceEndpointsOptions>>().Value));
                 if (target.Scheme is "dns" or "static")
                 {
-                    // Resolver schemes say nothing of TLS: the internal traffic is h2c, as with http:// addresses.
-                    channel.Credentials = ChannelCredentials.Insecure;
+                    // Resolver schemes say nothing of TLS: it follows Landmark:Tls (h2c without it, as with http://).
+                    channel.Credentials = sp.GetRequiredService<IOptions<TlsOptions>>().Value.Enabled
+                        ? ChannelCredentials.SecureSsl
+                        : ChannelCredentials.Insecure;
                 }
-                channel.MaxReceiveMessageSize = 64 * 1024 * 1024;
-                channel.MaxSendMessageSize = 64 * 1024 * 1024;
+                var limit = sp.GetRequiredService<IOptions<HostingOptions>>().Value.MaxInternalMessageBytes;
+                channel.MaxReceiveMessageSize = limit;
+                channel.MaxSendMessageSize = limit;
                 channel.ServiceConfig = new ServiceConfig
                 {
                     LoadBalancingConfigs = { new RoundRobinConfig() },
@@ -63,14 +66,26 @@ public static class GrpcClientExtensions
                     },
                 };
             })
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            .ConfigurePrimaryHttpMessageHandler(sp =>
             {
-                EnableMultipleHttp2Connections = true,
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-                KeepAlivePingDelay = TimeSpan.FromSeconds(60),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
+                var handler = new SocketsHttpHandler
+                {
+                    EnableMultipleHttp2Connections = true,
+                    PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+                    KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+                    KeepAlivePingTimeout = TimeSpan.FromSeconds(30),
+                };
+                var tls = sp.GetRequiredService<IOptions<TlsOptions>>().Value;
+                if (tls.ClientCertificateFiles() is not null || !string.IsNullOrWhiteSpace(tls.CaPath))
+                {
+                    // mTLS: present the platform's client certificate; trust the configured CA for the services' ones.
+                    sp.GetRequiredService<TlsCertificates>().ConfigureClient(handler.SslOptions);
+                }
+                return handler;
             });
         services.TryAddSingleton<ApiKeyRing>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<TlsCertificates>();
         services.AddTransient<InternalApiKeyHandler>();
         builder.AddHttpMessageHandler<InternalApiKeyHandler>();
         builder.AddResilienceHandler("circuit-breaker", pipeline =>

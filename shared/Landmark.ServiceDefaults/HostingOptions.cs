@@ -19,9 +19,17 @@ public sealed class HostingOptions
     /// <summary>Listen on every interface (containers) or loopback only (a developer's machine).</summary>
     public bool ListenOnAnyAddress { get; set; } = true;
 
-    /// <summary>Largest gRPC message accepted (an image upload in one message).</summary>
+    /// <summary>Largest gRPC message the public services accept (an image upload or a recognition query in one
+    /// message; 20 MiB, as the large public image APIs allow). A larger one is refused with <c>RESOURCE_EXHAUSTED</c>
+    /// before it is decoded. Client-streaming uploads (<c>UploadImageStream</c>, <c>ImportModel</c>) are capped per
+    /// chunk, not in total.</summary>
     [Range(1024, int.MaxValue)]
-    public int MaxReceiveMessageBytes { get; set; } = 64 * 1024 * 1024;
+    public int MaxReceiveMessageBytes { get; set; } = 20 * 1024 * 1024;
+
+    /// <summary>Largest gRPC message between the platform's services: what the internal services
+    /// (<c>landmark.internal.v1.*</c>) accept, what the platform's clients accept, and what any service sends.</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxInternalMessageBytes { get; set; } = 64 * 1024 * 1024;
 }
 
 /// <summary>Where the other services are. Bound from <c>Landmark:Endpoints</c>; values are gRPC base URLs

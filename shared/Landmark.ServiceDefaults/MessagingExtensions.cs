@@ -1,3 +1,4 @@
+using System.Security.Authentication;
 using MassTransit;
 using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Builder;
@@ -20,6 +21,8 @@ public static class MessagingExtensions
         Action<IBusRegistrationConfigurator> configureConsumers)
     {
         builder.Services.AddSingleton<IValidateOptions<MessagingOptions>, MessagingOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<MessagingOptions>, RabbitMqTlsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddOptions<MessagingOptions>().Bind(builder.Configuration.GetSection(MessagingOptions.SectionName)).ValidateOnStart();
         var options = builder.Configuration.GetSection(MessagingOptions.SectionName).Get<MessagingOptions>() ?? new MessagingOptions();
 
@@ -69,6 +72,10 @@ public static class MessagingExtensions
                         {
                             h.Username(rabbit.Username);
                             h.Password(rabbit.Password);
+                            if (rabbit.Tls.Enabled)
+                            {
+                                h.UseSsl(ssl => ConfigureTls(ssl, rabbit));
+                            }
                         });
                         if (options.DelayedRedelivery)
                         {
@@ -82,5 +89,23 @@ public static class MessagingExtensions
             }
         });
         return builder;
+    }
+
+    /// <summary>AMQPS: TLS 1.2+, the broker's name checked, its certificate chained to the configured CA (or the
+    /// system's roots), and a client certificate read from its files at each connection.</summary>
+    public static void ConfigureTls(IRabbitMqSslConfigurator ssl, RabbitMqOptions rabbit)
+    {
+        var tls = rabbit.Tls;
+        ssl.Protocol = SslProtocols.Tls12 | SslProtocols.Tls13;
+        ssl.ServerName = string.IsNullOrWhiteSpace(tls.ServerName) ? rabbit.Host : tls.ServerName;
+        if (!string.IsNullOrWhiteSpace(tls.CaPath))
+        {
+            var authorities = PemCertificates.LoadAuthorities(tls.CaPath);
+            ssl.CertificateValidationCallback = (_, certificate, chain, errors) => PemCertificates.IsTrusted(certificate, chain, errors, authorities);
+        }
+        if (!string.IsNullOrWhiteSpace(tls.ClientCertificatePath))
+        {
+            ssl.CertificateSelectionCallback = (_, _, _, _, _) => PemCertificates.Load(tls.ClientCertificatePath, tls.ClientKeyPath).Certificate;
+        }
     }
 }

@@ -65,6 +65,61 @@ public sealed class RabbitMqOptions
     public string Username { get; set; } = "guest";
 
     public string Password { get; set; } = "guest";
+
+    /// <summary>TLS to the broker (AMQPS, usually port 5671).</summary>
+    public RabbitMqTlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>TLS to RabbitMQ, bound from <c>Landmark:Messaging:RabbitMq:Tls</c> (MassTransit's <c>UseSsl</c>).</summary>
+public sealed class RabbitMqTlsOptions
+{
+    /// <summary>Connect with TLS (set <see cref="RabbitMqOptions.Port"/> to the broker's AMQPS port, usually 5671).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The name the broker's certificate must carry; empty: <see cref="RabbitMqOptions.Host"/>.</summary>
+    public string ServerName { get; set; } = "";
+
+    /// <summary>The authorities (PEM) that the broker's certificate must chain to instead of the system's roots.</summary>
+    public string CaPath { get; set; } = "";
+
+    /// <summary>A client certificate (PEM) for brokers that require one (<c>ssl_options.fail_if_no_peer_cert</c>);
+    /// read again at each connection, so a rotated certificate applies from the next reconnect.</summary>
+    public string ClientCertificatePath { get; set; } = "";
+
+    /// <summary>The private key of <see cref="ClientCertificatePath"/>.</summary>
+    public string ClientKeyPath { get; set; } = "";
+}
+
+/// <summary>Start-up checks of <see cref="RabbitMqTlsOptions"/> when the RabbitMQ transport is used with TLS: the CA
+/// bundle and the client certificate's files present and loadable, the key the certificate's.</summary>
+public sealed class RabbitMqTlsValidator(TimeProvider time) : Microsoft.Extensions.Options.IValidateOptions<MessagingOptions>
+{
+    private const string Section = MessagingOptions.SectionName + ":RabbitMq:Tls";
+
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, MessagingOptions options)
+    {
+        var tls = options.RabbitMq.Tls;
+        var failures = new List<string>();
+        if (options.Transport == MessagingTransport.RabbitMq && tls.Enabled)
+        {
+            if (!string.IsNullOrWhiteSpace(tls.CaPath))
+            {
+                PemCertificates.CheckAuthorities($"{Section}:CaPath", tls.CaPath, failures);
+            }
+            if (!string.IsNullOrWhiteSpace(tls.ClientCertificatePath))
+            {
+                PemCertificates.CheckPair($"{Section}:ClientCertificatePath", tls.ClientCertificatePath, $"{Section}:ClientKeyPath",
+                    tls.ClientKeyPath, time, failures);
+            }
+        }
+        else if (options.Transport == MessagingTransport.RabbitMq &&
+                 (!string.IsNullOrWhiteSpace(tls.CaPath) || !string.IsNullOrWhiteSpace(tls.ClientCertificatePath)))
+        {
+            failures.Add($"{Section}: CaPath or ClientCertificatePath is set but {Section}:Enabled is not: set Enabled=true (and the AMQPS port).");
+        }
+        return failures.Count == 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Success
+            : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(failures);
+    }
 }
 
 /// <summary>The data annotations of <see cref="MessagingOptions"/> including its <see cref="RabbitMqOptions"/> section

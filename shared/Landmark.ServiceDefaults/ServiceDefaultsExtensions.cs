@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -47,26 +48,49 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddOptions<AuthOptions>().Bind(builder.Configuration.GetSection(AuthOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
         builder.Services.TryAddSingleton<ApiKeyRing>();
+        builder.Services.AddOptions<TlsOptions>().Bind(builder.Configuration.GetSection(TlsOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<TlsOptions>, TlsOptionsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<TlsCertificates>();
 
         var hosting = builder.Configuration.GetSection(HostingOptions.SectionName).Get<HostingOptions>() ?? new HostingOptions();
+        var tls = builder.Configuration.GetSection(TlsOptions.SectionName).Get<TlsOptions>() ?? new TlsOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             var address = hosting.ListenOnAnyAddress ? IPAddress.Any : IPAddress.Loopback;
-            kestrel.Listen(address, hosting.GrpcPort, o => o.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(address, hosting.GrpcPort, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                if (tls.Enabled)
+                {
+                    // Options per handshake: the certificate (and CA) currently on disk, so rotations need no restart.
+                    var certificates = kestrel.ApplicationServices.GetRequiredService<TlsCertificates>();
+                    o.UseHttps(new TlsHandshakeCallbackOptions
+                    {
+                        OnConnection = _ => ValueTask.FromResult(certificates.ServerOptions()),
+                    });
+                }
+            });
             if (hosting.HttpPort > 0)
             {
                 kestrel.Listen(address, hosting.HttpPort, o => o.Protocols = HttpProtocols.Http1);
             }
-            kestrel.Limits.MaxRequestBodySize = hosting.MaxReceiveMessageBytes;
+            // A backstop for bodies of any kind (JSON/HTTP included); gRPC's own per-message caps below are the real limits.
+            kestrel.Limits.MaxRequestBodySize = Math.Max(hosting.MaxReceiveMessageBytes, hosting.MaxInternalMessageBytes);
         });
 
         builder.AddConsoleLogs();
 
+        builder.Services.AddSingleton<ApiKeyAuthorizer>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
+        builder.Services.AddValidatedOptions<ConcurrencyOptions>(builder.Configuration, ConcurrencyOptions.SectionName);
+        builder.Services.AddConcurrencyLimits();
         builder.Services.AddGrpc(o =>
         {
+            // The public cap; the internal services raise theirs (AddInternalGrpcService).
             o.MaxReceiveMessageSize = hosting.MaxReceiveMessageBytes;
-            o.MaxSendMessageSize = hosting.MaxReceiveMessageBytes;
+            o.MaxSendMessageSize = hosting.MaxInternalMessageBytes;
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
             o.Interceptors.Add<ApiKeyInterceptor>();
         })
@@ -190,9 +214,13 @@ public static class ServiceDefaultsExtensions
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0];
 
     /// <summary>Maps gRPC health, reflection, and the HTTP endpoints <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>,
-    /// <c>/openapi/v1.json</c>.</summary>
+    /// <c>/openapi/v1.json</c>; and puts in front of every endpoint (after routing, which the host adds first) the API key
+    /// check from the headers (<see cref="ApiKeyMiddleware"/>) and then the concurrency limiter
+    /// (<see cref="ConcurrencyOptions"/>): a call without a valid key never waits for a permit, and neither reads its body.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        app.UseMiddleware<ApiKeyMiddleware>();
+        app.UseRateLimiter();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
@@ -201,6 +229,16 @@ public static class ServiceDefaultsExtensions
         // The OpenAPI document of the JSON/HTTP routes (it describes the public API only, as the protos in the repository do).
         app.MapSwagger("/openapi/{documentName}.json");
         return app;
+    }
+
+    /// <summary>Marks <typeparamref name="TService"/> as an internal gRPC service: it accepts messages up to
+    /// <see cref="HostingOptions.MaxInternalMessageBytes"/> instead of the public <see cref="HostingOptions.MaxReceiveMessageBytes"/>.</summary>
+    public static IServiceCollection AddInternalGrpcService<TService>(this IServiceCollection services)
+        where TService : class
+    {
+        services.AddOptions<GrpcServiceOptions<TService>>()
+            .Configure<IOptions<HostingOptions>>((o, hosting) => o.MaxReceiveMessageSize = hosting.Value.MaxInternalMessageBytes);
+        return services;
     }
 
     /// <summary>Binds and validates an options class at start-up (DataAnnotations).</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -73,12 +74,20 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             throw new ArgumentException($"S3 endpoint '{options.Endpoint}' is not host:port or an http(s) URL.", nameof(options));
         }
         _endpoint = (secure ? "https://" : "http://") + hostAndPort;
-        _http = new HttpClient(new S3ErrorHandler(new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(options.ConnectTimeoutSeconds),
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AutomaticDecompression = DecompressionMethods.None,
-        }));
+        };
+        if (!string.IsNullOrWhiteSpace(options.CaPath))
+        {
+            // A private CA: the server's certificate must chain to it (host name still checked), not to the system's roots.
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.CustomTrustStore.AddRange(S3Endpoint.LoadAuthorities(options.CaPath));
+            handler.SslOptions.CertificateChainPolicy = policy;
+        }
+        _http = new HttpClient(new S3ErrorHandler(handler));
         _client = new MinioClient()
             .WithEndpoint(hostAndPort)
             .WithCredentials(options.AccessKey, options.SecretKey)

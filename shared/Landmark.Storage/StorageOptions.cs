@@ -47,7 +47,12 @@ public sealed class S3StorageOptions
 
     public string SecretKey { get; set; } = "";
 
+    /// <summary>Talk to the server over TLS (also chosen by an <c>https://</c> <see cref="Endpoint"/>).</summary>
     public bool UseSsl { get; set; }
+
+    /// <summary>The certificate authorities (PEM) that the server's certificate must chain to, instead of the system's
+    /// roots: a private CA (cert-manager's <c>ca.crt</c>, an internal PKI). Empty: the system's roots. Needs TLS.</summary>
+    public string CaPath { get; set; } = "";
 
     /// <summary>Signing region; radosgw and MinIO accept <c>us-east-1</c>.</summary>
     [Required]

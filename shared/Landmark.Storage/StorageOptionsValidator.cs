@@ -41,9 +41,25 @@ public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
                         failures.Add($"{StorageOptions.SectionName}:S3:{field} is required when Provider is S3.");
                     }
                 }
-                if (!string.IsNullOrWhiteSpace(s3.Endpoint) && !S3Endpoint.TryParse(s3.Endpoint, s3.UseSsl, out _, out _))
+                var parsed = S3Endpoint.TryParse(s3.Endpoint, s3.UseSsl, out _, out var secure);
+                if (!string.IsNullOrWhiteSpace(s3.Endpoint) && !parsed)
                 {
                     failures.Add($"{StorageOptions.SectionName}:S3:Endpoint '{s3.Endpoint}' is not host:port or an http(s) URL without a path.");
+                }
+                if (!string.IsNullOrWhiteSpace(s3.CaPath))
+                {
+                    if (parsed && !secure)
+                    {
+                        failures.Add($"{StorageOptions.SectionName}:S3:CaPath needs TLS: an https:// Endpoint or {StorageOptions.SectionName}:S3:UseSsl=true.");
+                    }
+                    try
+                    {
+                        S3Endpoint.LoadAuthorities(s3.CaPath);
+                    }
+                    catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                    {
+                        failures.Add($"{StorageOptions.SectionName}:S3:CaPath: {ex.Message}");
+                    }
                 }
                 break;
             default:
@@ -66,6 +82,19 @@ public sealed class StorageOptionsValidator : IValidateOptions<StorageOptions>
 /// <summary>Parses <see cref="S3StorageOptions.Endpoint"/>.</summary>
 internal static class S3Endpoint
 {
+    /// <summary>The certificates of a PEM bundle (<see cref="S3StorageOptions.CaPath"/>).</summary>
+    public static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadAuthorities(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"the file '{path}' does not exist.", path);
+        }
+        var authorities = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        authorities.ImportFromPemFile(path);
+        return authorities.Count > 0 ? authorities
+            : throw new InvalidDataException($"'{path}' holds no PEM certificate (-----BEGIN CERTIFICATE-----).");
+    }
+
     /// <summary><c>host:port</c> (or <c>host</c>) and whether to use TLS, from <c>host:port</c> or an http(s) URL.</summary>
     public static bool TryParse(string endpoint, bool useSsl, out string hostAndPort, out bool secure)
     {

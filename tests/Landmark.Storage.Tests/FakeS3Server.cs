@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Landmark.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -18,20 +20,30 @@ public sealed class FakeS3Server : IAsyncDisposable
         Endpoint = endpoint;
     }
 
-    /// <summary><c>127.0.0.1:port</c>.</summary>
+    /// <summary><c>127.0.0.1:port</c> (<c>https://127.0.0.1:port</c> with TLS).</summary>
     public string Endpoint { get; }
 
     /// <summary>"METHOD /path" of every request, in arrival order.</summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
-    public static async Task<FakeS3Server> StartAsync(Func<HttpContext, int, Task> respond)
+    /// <summary>Starts the server; with <paramref name="certificate"/> it speaks HTTPS and <see cref="Endpoint"/> is
+    /// <c>https://127.0.0.1:port</c>.</summary>
+    public static async Task<FakeS3Server> StartAsync(Func<HttpContext, int, Task> respond, X509Certificate2? certificate = null)
     {
         var port = TestPaths.FreeTcpPort();
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        if (certificate is null)
+        {
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        }
+        else
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, l => l.UseHttps(certificate)));
+        }
         builder.Logging.ClearProviders();
         var app = builder.Build();
-        var server = new FakeS3Server(app, $"127.0.0.1:{port}");
+        var server = new FakeS3Server(app, certificate is null ? $"127.0.0.1:{port}" : $"https://127.0.0.1:{port}");
         var count = 0;
         app.Run(async context =>
         {

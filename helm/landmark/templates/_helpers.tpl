@@ -67,6 +67,18 @@ or a MIG / time-slicing name such as nvidia.com/mig-1g.10gb or nvidia.com/gpu.sh
 {{- fail "auth.required is true but no internal key is set: set auth.internalKeys[0] (16+ characters, e.g. openssl rand -base64 32) or auth.existingSecret (with internal-key-0)" -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.tls.requireClientCertificate (not .Values.tls.enabled) -}}
+{{- fail "tls.requireClientCertificate needs tls.enabled=true (and a Secret with tls.crt, tls.key and ca.crt)" -}}
+{{- end -}}
+{{- if and .Values.tls.requireClientCertificate (not .Values.tls.useSecretCa) -}}
+{{- fail "tls.requireClientCertificate needs tls.useSecretCa=true: client certificates are verified against the Secret's ca.crt" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled .Values.tls.certificate.create (not .Values.tls.certificate.issuerRef.name) -}}
+{{- fail "tls.certificate.create needs tls.certificate.issuerRef.name (a cert-manager Issuer or ClusterIssuer)" -}}
+{{- end -}}
+{{- if and .Values.s3.caSecretName (not .Values.s3.useSsl) -}}
+{{- fail "s3.caSecretName needs s3.useSsl=true" -}}
+{{- end -}}
 {{- range $name, $svc := .Values.services -}}
 {{- if and $svc.enabled $svc.pdb.enabled (hasKey $svc.pdb "minAvailable") -}}
 {{- $min := include "landmark.minReplicas" (dict "root" $ "name" $name "svc" $svc) | int -}}
@@ -186,4 +198,49 @@ k8s.namespace.name, service.version and deployment.environment. */}}
 
 {{- define "landmark.qdrantUrl" -}}
 {{- if .Values.index.qdrant.deploy }}http://{{ include "landmark.fullname" . }}-qdrant:6334{{ else }}{{ .Values.index.qdrant.url }}{{ end -}}
+{{- end -}}
+
+{{/* The Secret holding the gRPC ports' certificate (tls.crt, tls.key, ca.crt). */}}
+{{- define "landmark.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "landmark.fullname" .)) .Values.tls.secretName -}}
+{{- end -}}
+
+{{/* Volume mounts of the TLS material: the gRPC certificate, the broker's and the S3 server's CA. */}}
+{{- define "landmark.tlsVolumeMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/landmark/tls
+  readOnly: true
+{{- end }}
+{{- if and .Values.rabbitmq.tls.enabled .Values.rabbitmq.tls.caSecretName }}
+- name: rabbitmq-ca
+  mountPath: /etc/landmark/rabbitmq-ca
+  readOnly: true
+{{- end }}
+{{- if .Values.s3.caSecretName }}
+- name: s3-ca
+  mountPath: /etc/landmark/s3-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Volumes of the TLS material (whole Secrets, not subPath mounts, so that renewals reach the files). */}}
+{{- define "landmark.tlsVolumes" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "landmark.tlsSecretName" . }}
+{{- end }}
+{{- if and .Values.rabbitmq.tls.enabled .Values.rabbitmq.tls.caSecretName }}
+- name: rabbitmq-ca
+  secret:
+    secretName: {{ .Values.rabbitmq.tls.caSecretName }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
+{{- if .Values.s3.caSecretName }}
+- name: s3-ca
+  secret:
+    secretName: {{ .Values.s3.caSecretName }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
 {{- end -}}
