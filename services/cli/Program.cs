@@ -3,6 +3,7 @@ using System.Globalization;
 using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Cli;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Datasets;
 using Landmark.Recognition;
@@ -181,11 +182,10 @@ var models = new Command("models", "Models in the registry with their metrics; t
 models.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
-    var list = await connection.Models.ListModelsAsync(new ListModelsRequest(), cancellationToken: ct);
-    foreach (var m in list.Models)
+    foreach (var m in await ListModelsAsync(connection, ct))
     {
         var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
-        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
+        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {ApiText.Of(m.CreateTime)}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
         if (m.Mean.Count == 3)
         {
             Console.WriteLine($"    pixels: mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}");
@@ -260,9 +260,9 @@ train.SetAction(async (parse, ct) =>
         }
     }
     progress.Finish();
-    if (last is null || last.State != "completed")
+    if (last is null || last.State != TrainingJob.Types.State.Completed)
     {
-        Console.Error.WriteLine($"training {last?.State ?? "ended without a result"}{(last is { Error.Length: > 0 } ? ": " + last.Error : "")}");
+        Console.Error.WriteLine($"training {(last is null ? "ended without a result" : ApiText.Of(last.State))}{(last is { Error.Length: > 0 } ? ": " + last.Error : "")}");
         return 1;
     }
     var metrics = string.Join(", ", last.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => $"{m.Key}={m.Value:0.####}"));
@@ -297,10 +297,9 @@ var jobs = new Command("jobs", "Training jobs: state, progress, resumes and the 
 jobs.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
-    var list = await connection.Training.ListTrainingJobsAsync(new ListTrainingJobsRequest(), cancellationToken: ct);
-    foreach (var j in list.Jobs)
+    foreach (var j in await ListJobsAsync(connection, ct))
     {
-        Console.WriteLine($"{j.JobId}  {j.State,-10} epoch {j.Epoch}/{j.Epochs} step {j.Step}/{j.TotalSteps}  resumes {j.Resumes}  {j.ModelVersion}  " +
+        Console.WriteLine($"{j.JobId}  {ApiText.Of(j.State),-10} epoch {j.Epoch}/{j.Epochs} step {j.Step}/{j.TotalSteps}  resumes {j.Resumes}  {j.ModelVersion}  " +
             string.Join(" ", j.Metrics.Where(m => m.Key.StartsWith("val_", StringComparison.Ordinal)).Select(m => $"{m.Key}={m.Value:0.####}")) +
             (j.Error.Length > 0 ? $"  error: {j.Error}" : ""));
     }
@@ -345,7 +344,7 @@ rollout.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
     var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
-    return await FollowRollout(connection, status, parse.GetValue(waitOption) && status.State is "pending" or "reindexing", ct);
+    return await FollowRollout(connection, status, parse.GetValue(waitOption) && status.State is RolloutStatus.Types.State.Pending or RolloutStatus.Types.State.Reindexing, ct);
 });
 
 var modelFileArgument = new Argument<FileInfo>("file") { Description = "The .onnx file: one float image input [N|1,3,H,W], one output [N,D] or [N,D,1,1]." };
@@ -449,7 +448,7 @@ cancelJob.SetAction(async (parse, ct) =>
 {
     await using var connection = await Open(parse, ct);
     var job = await connection.Training.CancelTrainingAsync(new CancelTrainingRequest { JobId = parse.GetRequiredValue(jobIdArgument) }, cancellationToken: ct);
-    Console.WriteLine($"{job.JobId}: {job.State}");
+    Console.WriteLine($"{job.JobId}: {ApiText.Of(job.State)}");
     return 0;
 });
 var watchJob = new Command("watch", "Follow a training job's progress until it ends.");
@@ -468,8 +467,8 @@ watchJob.SetAction(async (parse, ct) =>
         }
     }
     progress.Finish();
-    Console.WriteLine($"{last?.JobId}: {last?.State} {last?.ModelVersion} {last?.Error}");
-    return last?.State == "completed" ? 0 : 1;
+    Console.WriteLine($"{last?.JobId}: {(last is null ? "" : ApiText.Of(last.State))} {last?.ModelVersion} {last?.Error}");
+    return last?.State == TrainingJob.Types.State.Completed ? 0 : 1;
 });
 jobs.Subcommands.Add(cancelJob);
 jobs.Subcommands.Add(watchJob);
@@ -501,13 +500,13 @@ Task<LandmarkConnection> Open(ParseResult parse, CancellationToken ct) =>
 static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatus status, bool wait, CancellationToken ct)
 {
     Console.WriteLine(Describe(status));
-    if (status.State == "none" || !(wait || connection.IsEmbedded))
+    if (status.State == RolloutStatus.Types.State.None || !(wait || connection.IsEmbedded))
     {
         return 0;
     }
     var target = status.Version;
     var last = Describe(status);
-    while (!(status.State == "live" && status.Version == target && status.LiveVersion == target))
+    while (!(status.State == RolloutStatus.Types.State.Live && status.Version == target && status.LiveVersion == target))
     {
         await Task.Delay(500, ct);
         status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
@@ -523,7 +522,7 @@ static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatu
             Console.WriteLine(line);
             last = line;
         }
-        if (status.State == "failed")
+        if (status.State == RolloutStatus.Types.State.Failed)
         {
             return 1;
         }
@@ -531,11 +530,41 @@ static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatu
     return 0;
 }
 
-static string Describe(RolloutStatus s) => s.State == "none"
+static string Describe(RolloutStatus s) => s.State == RolloutStatus.Types.State.None
     ? $"no roll-out yet; live model {(s.LiveVersion.Length > 0 ? s.LiveVersion : "none")}"
-    : $"roll-out of {s.Version}: {s.State}, {s.ImagesDone}/{s.ImagesTotal} gallery images" +
+    : $"roll-out of {s.Version}: {ApiText.Of(s.State)}, {s.ImagesDone}/{s.ImagesTotal} gallery images" +
       (s.ImagesSkipped > 0 ? $" ({s.ImagesSkipped} skipped)" : "") +
       $"; live {s.LiveVersion}" + (s.PreviousVersion.Length > 0 && s.PreviousVersion != s.LiveVersion ? $", previously {s.PreviousVersion}" : "") +
-      $"; started {s.StartedAt}" + (s.FinishedAt.Length > 0 ? $", finished {s.FinishedAt}" : "");
+      $"; started {ApiText.Of(s.StartTime)}" + (s.EndTime is not null ? $", finished {ApiText.Of(s.EndTime)}" : "");
+
+// Every model of the registry, page after page (oldest first).
+static async Task<List<ModelInfo>> ListModelsAsync(LandmarkConnection connection, CancellationToken ct)
+{
+    var all = new List<ModelInfo>();
+    var request = new ListModelsRequest { PageSize = Paging.MaxPageSize };
+    do
+    {
+        var page = await connection.Models.ListModelsAsync(request, cancellationToken: ct);
+        all.AddRange(page.Models);
+        request.PageToken = page.NextPageToken;
+    }
+    while (request.PageToken.Length > 0);
+    return all;
+}
+
+// Every training job, page after page (oldest first).
+static async Task<List<TrainingJob>> ListJobsAsync(LandmarkConnection connection, CancellationToken ct)
+{
+    var all = new List<TrainingJob>();
+    var request = new ListTrainingJobsRequest { PageSize = Paging.MaxPageSize };
+    do
+    {
+        var page = await connection.Training.ListTrainingJobsAsync(request, cancellationToken: ct);
+        all.AddRange(page.Jobs);
+        request.PageToken = page.NextPageToken;
+    }
+    while (request.PageToken.Length > 0);
+    return all;
+}
 
 static string Trim(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

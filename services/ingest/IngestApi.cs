@@ -5,6 +5,7 @@ using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Imaging;
 using Landmark.Datasets;
+using Landmark.Contracts.Api;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.Ingest;
@@ -181,17 +182,16 @@ public sealed class IngestApi(
         return response;
     }
 
-    public override async Task ListImages(ListImagesRequest request, IServerStreamWriter<ImageRecord> responseStream, ServerCallContext context)
+    public override async Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        foreach (var record in catalog.All.OrderBy(r => r.ImageId, StringComparer.Ordinal).Select(ToProto))
-        {
-            if ((request.Role == ImageRole.Unspecified || record.Role == request.Role) &&
-                (request.Status == ImageStatus.Unspecified || record.Status == request.Status))
-            {
-                await responseStream.WriteAsync(record, context.CancellationToken);
-            }
-        }
+        var matching = catalog.All.Where(r =>
+            (request.Role == ImageRole.Unspecified || ToProto(r.Role) == request.Role) &&
+            (request.Status == ImageStatus.Unspecified || ToProto(r.Status) == request.Status));
+        var page = Paging.Paginate(matching, r => r.ImageId, request.PageSize, request.PageToken, $"{request.Role}/{request.Status}");
+        var response = new ListImagesResponse { NextPageToken = page.NextPageToken };
+        response.Images.AddRange(page.Items.Select(ToProto));
+        return response;
     }
 
     public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
@@ -238,9 +238,9 @@ public sealed class IngestApi(
     public override async Task<ListLandmarksResponse> ListLandmarks(ListLandmarksRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var response = new ListLandmarksResponse();
-        response.Landmarks.AddRange(catalog.Landmarks.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
+        var page = Paging.Paginate(catalog.Landmarks, kv => kv.Key, request.PageSize, request.PageToken);
+        var response = new ListLandmarksResponse { NextPageToken = page.NextPageToken };
+        response.Landmarks.AddRange(page.Items.Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
         return response;
     }
 
@@ -296,17 +296,10 @@ public sealed class IngestApi(
     {
         ImageId = r.ImageId,
         FileName = r.FileName,
-        Role = r.Role == GalleryRole.Landmark ? ImageRole.Landmark : ImageRole.NonLandmark,
+        Role = ToProto(r.Role),
         LandmarkId = r.LandmarkId ?? "",
         ExternalId = r.ExternalId ?? "",
-        Status = r.Status switch
-        {
-            CatalogStatus.Ingested => ImageStatus.Ingested,
-            CatalogStatus.Preprocessed => ImageStatus.Preprocessed,
-            CatalogStatus.Indexed => ImageStatus.Indexed,
-            CatalogStatus.Rejected => ImageStatus.Rejected,
-            _ => ImageStatus.Unspecified,
-        },
+        Status = ToProto(r.Status),
         RejectionCode = r.RejectionCode ?? "",
         RejectionReason = r.RejectionReason ?? "",
         Format = r.Format ?? "",
@@ -314,5 +307,16 @@ public sealed class IngestApi(
         Height = r.Height,
         SizeBytes = r.SizeBytes,
         ModelVersion = r.ModelVersion ?? "",
+    };
+
+    private static ImageRole ToProto(GalleryRole role) => role == GalleryRole.Landmark ? ImageRole.Landmark : ImageRole.NonLandmark;
+
+    private static ImageStatus ToProto(CatalogStatus status) => status switch
+    {
+        CatalogStatus.Ingested => ImageStatus.Ingested,
+        CatalogStatus.Preprocessed => ImageStatus.Preprocessed,
+        CatalogStatus.Indexed => ImageStatus.Indexed,
+        CatalogStatus.Rejected => ImageStatus.Rejected,
+        _ => ImageStatus.Unspecified,
     };
 }

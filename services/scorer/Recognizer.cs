@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Recognition;
@@ -159,8 +160,19 @@ public sealed class LandmarkNames(IngestService.IngestServiceClient ingest, IOpt
         {
             if (DateTime.UtcNow >= _expires)
             {
-                var response = await ingest.ListLandmarksAsync(new ListLandmarksRequest(), endpoints.Value.Deadline(cancellationToken));
-                _names = response.Landmarks.ToDictionary(l => l.LandmarkId, l => l.Name, StringComparer.Ordinal);
+                var names = new Dictionary<string, string>(StringComparer.Ordinal);
+                var request = new ListLandmarksRequest { PageSize = Paging.MaxPageSize };
+                do
+                {
+                    var page = await ingest.ListLandmarksAsync(request, endpoints.Value.Deadline(cancellationToken));
+                    foreach (var landmark in page.Landmarks)
+                    {
+                        names[landmark.LandmarkId] = landmark.Name;
+                    }
+                    request.PageToken = page.NextPageToken;
+                }
+                while (request.PageToken.Length > 0);
+                _names = names;
                 _expires = DateTime.UtcNow + Lifetime;
             }
             return _names;

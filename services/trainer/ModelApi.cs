@@ -1,8 +1,9 @@
-using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
 using Landmark.Embedding;
 using Landmark.Onnx;
+using Landmark.Contracts.Api;
 
 namespace Landmark.Trainer;
 
@@ -45,11 +46,10 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var live = await registry.GetLiveAsync(context.CancellationToken);
-        var response = new ListModelsResponse();
-        foreach (var manifest in await registry.ListAsync(context.CancellationToken))
-        {
-            response.Models.Add(ToProto(manifest, manifest.Version == live?.Version));
-        }
+        var page = Paging.Paginate(await registry.ListAsync(context.CancellationToken), m => Paging.TimeKey(m.CreatedAt, m.Version),
+            request.PageSize, request.PageToken);
+        var response = new ListModelsResponse { NextPageToken = page.NextPageToken };
+        response.Models.AddRange(page.Items.Select(m => ToProto(m, m.Version == live?.Version)));
         return response;
     }
 
@@ -70,7 +70,7 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
             InputSize = m.InputSize,
             Dimension = m.Dimension,
             Live = live,
-            CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            CreateTime = Timestamp.FromDateTimeOffset(m.CreatedAt),
             ObjectKey = ModelRegistry.ModelKey(m.Version),
         };
         info.Mean.AddRange(m.Mean);

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Api;
 using Landmark.Training;
 using Microsoft.Extensions.Options;
 
@@ -41,8 +43,10 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
 
     public override async Task<ListTrainingJobsResponse> ListTrainingJobs(ListTrainingJobsRequest request, ServerCallContext context)
     {
-        var response = new ListTrainingJobsResponse();
-        response.Jobs.AddRange((await runner.ListAsync(context.CancellationToken)).Select(ToProto));
+        var page = Paging.Paginate(await runner.ListAsync(context.CancellationToken), j => Paging.TimeKey(j.CreatedAt, j.JobId),
+            request.PageSize, request.PageToken);
+        var response = new ListTrainingJobsResponse { NextPageToken = page.NextPageToken };
+        response.Jobs.AddRange(page.Items.Select(ToProto));
         return response;
     }
 
@@ -76,20 +80,33 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         }
     }
 
+    public static TrainingJob.Types.State ToProto(TrainingJobState state) => state switch
+    {
+        TrainingJobState.Queued => TrainingJob.Types.State.Queued,
+        TrainingJobState.Loading => TrainingJob.Types.State.Loading,
+        TrainingJobState.Training => TrainingJob.Types.State.Training,
+        TrainingJobState.Exporting => TrainingJob.Types.State.Exporting,
+        TrainingJobState.Evaluating => TrainingJob.Types.State.Evaluating,
+        TrainingJobState.Completed => TrainingJob.Types.State.Completed,
+        TrainingJobState.Failed => TrainingJob.Types.State.Failed,
+        TrainingJobState.Cancelled => TrainingJob.Types.State.Cancelled,
+        _ => TrainingJob.Types.State.Unspecified,
+    };
+
     public static TrainingJob ToProto(TrainingJobRecord job)
     {
         var proto = new TrainingJob
         {
             JobId = job.JobId,
-            State = job.State.ToString().ToLowerInvariant(),
+            State = ToProto(job.State),
             Epoch = job.Epoch,
             Epochs = job.Options.Epochs,
             Step = job.Step,
             TotalSteps = job.TotalSteps,
             ModelVersion = job.ModelVersion ?? "",
             Error = job.Error ?? "",
-            CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
-            UpdatedAt = job.UpdatedAt.ToString("O", CultureInfo.InvariantCulture),
+            CreateTime = Timestamp.FromDateTimeOffset(job.CreatedAt),
+            UpdateTime = Timestamp.FromDateTimeOffset(job.UpdatedAt),
             Resumes = job.Resumes,
             CheckpointStep = job.CheckpointStep,
             RunningLoss = job.RunningLoss,

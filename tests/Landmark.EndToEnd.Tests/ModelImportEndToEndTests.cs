@@ -62,7 +62,7 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
         // Published as any other model: the gallery is re-embedded with it, then it answers.
         var rollout = await platform.Models.PublishModelAsync(new PublishModelRequest { Version = version });
         Assert.Equal(baseline, rollout.LiveVersion);
-        await WaitAsync(async () => await platform.Models.GetRolloutAsync(new GetRolloutRequest()) is { State: "live" } s && s.LiveVersion == version,
+        await WaitAsync(async () => await platform.Models.GetRolloutAsync(new GetRolloutRequest()) is { State: RolloutStatus.Types.State.Live } s && s.LiveVersion == version,
             $"the roll-out of {version}");
         var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(dataset.ReadSplit("val").Queries[0].Path));
         RecognizeResponse answer = new();

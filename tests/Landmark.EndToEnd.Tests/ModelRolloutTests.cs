@@ -50,7 +50,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         Assert.Equal(newVersion, published.Version);
         Assert.Equal(oldVersion, published.LiveVersion);
         Assert.Equal(oldVersion, published.PreviousVersion);
-        Assert.Equal("pending", published.State);
+        Assert.Equal(RolloutStatus.Types.State.Pending, published.State);
 
         // An upload during the roll-out is embedded with the live model and must reach the new index too.
         var late = dataset.Train.Skip(14).First();
@@ -157,7 +157,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         var rollback = await Assert.ThrowsAsync<RpcException>(async () => await platform.Models.RollbackModelAsync(new RollbackModelRequest()));
         Assert.Equal(StatusCode.FailedPrecondition, rollback.StatusCode);
         var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-        Assert.Equal("none", status.State);
+        Assert.Equal(RolloutStatus.Types.State.None, status.State);
         Assert.Equal((await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version, status.LiveVersion);
     }
 
@@ -201,7 +201,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         await WaitAsync(async () =>
         {
             status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-            return status.Version == version && status.State == "live" && status.LiveVersion == version;
+            return status.Version == version && status.State == RolloutStatus.Types.State.Live && status.LiveVersion == version;
         }, $"the roll-out of {version}");
         return status!;
     }
