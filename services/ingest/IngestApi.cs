@@ -64,8 +64,8 @@ public sealed class IngestApi(
         var ct = context.CancellationToken;
         if (!importRoots.Enabled)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                "Server-side import is off: the server lists no Landmark:Ingest:ImportRoots. Upload from the client with `landmark import --dataset DIR`."));
+            throw ApiErrors.Create(StatusCode.FailedPrecondition, ErrorReasons.DatasetImportDisabled,
+                "Server-side import is off: the server lists no Landmark:Ingest:ImportRoots. Upload from the client with `landmark import --dataset DIR`.");
         }
         Dataset dataset;
         try
@@ -80,18 +80,18 @@ public sealed class IngestApi(
         }
         catch (ImportRefusedException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetRefused, "path", ex.Message);
         }
         catch (InvalidDataException ex)
         {
             logger.LogWarning(ex, "Import of {Path} refused", request.Path);
-            throw new RpcException(new Status(StatusCode.InvalidArgument,
-                "The directory is neither a GLDv2 dataset (no train.csv) nor a folder-per-class dataset (no sub-folders with images)."));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetRefused, "path",
+                "The directory is neither a GLDv2 dataset (no train.csv) nor a folder-per-class dataset (no sub-folders with images).");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             logger.LogWarning(ex, "Import of {Path}: the dataset could not be read", request.Path);
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "The dataset directory could not be read."));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetUnreadable, "path", "The dataset directory could not be read.");
         }
 
         var items = dataset.Train.Select(i => (Image: i, Role: GalleryRole.Landmark)).ToList();
@@ -226,7 +226,7 @@ public sealed class IngestApi(
         {
             if (string.IsNullOrWhiteSpace(l.LandmarkId) || l.LandmarkId.Length > ImageIngestor.MaxLandmarkIdLength)
             {
-                throw Invalid("invalid_metadata", $"invalid landmark id '{l.LandmarkId}'");
+                throw Invalid(InvalidMetadataCode, $"invalid landmark id '{l.LandmarkId}'", "landmarks");
             }
         }
         var changed = await catalog.UpsertLandmarksAsync(
@@ -286,11 +286,15 @@ public sealed class IngestApi(
         return (indexed, rejected);
     }
 
-    private static RpcException Invalid(string code, string reason)
-    {
-        var metadata = new Metadata { { "rejection-code", code } };
-        return new RpcException(new Status(StatusCode.InvalidArgument, $"{code}: {reason}"), metadata);
-    }
+    private const string InvalidMetadataCode = "invalid_metadata";
+
+    /// <summary>An upload refused: <c>INVALID_ARGUMENT</c> with the code in the message (<c>"code: reason"</c>), an
+    /// <c>ErrorInfo</c> (reason <c>IMAGE_*</c>, the rejection code in its metadata) and the field at fault.</summary>
+    private static RpcException Invalid(string code, string reason, string? field = null) =>
+        ApiErrors.Create(StatusCode.InvalidArgument,
+            code == InvalidMetadataCode ? ErrorReasons.ImageMetadataInvalid : ErrorReasons.ForRejection(code), $"{code}: {reason}",
+            new Dictionary<string, string> { [ErrorReasons.RejectionCodeKey] = code },
+            (field ?? (code == InvalidMetadataCode ? "metadata" : "content"), reason));
 
     public static ImageRecord ToProto(CatalogRecord r) => new()
     {

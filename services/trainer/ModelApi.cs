@@ -31,15 +31,16 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
         }
         catch (ModelNotRegisteredException ex)
         {
-            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
+            throw ApiErrors.Create(StatusCode.NotFound, ErrorReasons.ModelNotFound, ex.Message,
+                new Dictionary<string, string> { ["version"] = ex.Version });
         }
         catch (ArgumentException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "version", ex.Message);
         }
         catch (InvalidOperationException ex)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, ex.Message));
+            throw ApiErrors.Create(StatusCode.FailedPrecondition, ErrorReasons.ModelNotServable, ex.Message);
         }
     }
 
@@ -56,7 +57,7 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
     public override async Task<ModelInfo> GetLiveModel(GetLiveModelRequest request, ServerCallContext context)
     {
         var live = await registry.GetLiveAsync(context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, "no model is live yet"));
+            ?? throw ApiErrors.Create(StatusCode.NotFound, ErrorReasons.NoLiveModel, "no model is live yet");
         return ToProto(live, true);
     }
 

@@ -19,7 +19,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             : request.JobId;
         if (!JobIdPattern().IsMatch(jobId))
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id: letters, digits, '-' and '_' only (at most 64)"));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "job_id", "job_id: letters, digits, '-' and '_' only (at most 64)");
         }
         var options = TrainingOptionsBinder.Bind(defaults.Value, request.Options);
         var (updates, subscription) = runner.Subscribe(jobId);
@@ -36,7 +36,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         using (subscription)
         {
             var job = await runner.GetAsync(request.JobId, context.CancellationToken)
-                ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+                ?? throw JobNotFound(request.JobId);
             await StreamAsync(job, updates, responseStream, context.CancellationToken);
         }
     }
@@ -53,9 +53,13 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
     public override async Task<TrainingJob> CancelTraining(CancelTrainingRequest request, ServerCallContext context)
     {
         var job = await runner.CancelAsync(request.JobId, context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+            ?? throw JobNotFound(request.JobId);
         return ToProto(job);
     }
+
+    private static RpcException JobNotFound(string jobId) =>
+        ApiErrors.Create(StatusCode.NotFound, ErrorReasons.TrainingJobNotFound, $"no training job '{jobId}'",
+            new Dictionary<string, string> { ["job_id"] = jobId });
 
     private static async Task StreamAsync(TrainingJobRecord job, System.Threading.Channels.ChannelReader<TrainingUpdate> updates,
         IServerStreamWriter<TrainingProgress> stream, CancellationToken cancellationToken)
@@ -157,7 +161,7 @@ public static class TrainingOptionsBinder
                 var root = Regex.Replace(key, ":[0-9]+$", "");
                 if (!known.Contains(root))
                 {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"unknown training option '{key}'"));
+                    throw ApiErrors.InvalidField(ErrorReasons.TrainingOptionsInvalid, $"options[{key}]", $"unknown training option '{key}'");
                 }
             }
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).Build();
@@ -168,13 +172,14 @@ public static class TrainingOptionsBinder
             }
             catch (InvalidOperationException ex)
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"training options: {ex.Message}"));
+                throw ApiErrors.InvalidField(ErrorReasons.TrainingOptionsInvalid, "options", $"training options: {ex.Message}");
             }
         }
         var result = new TrainingOptionsValidator().Validate(null, options);
         if (result.Failed)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "training options: " + string.Join("; ", result.Failures)));
+            throw ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.TrainingOptionsInvalid, "training options: " + string.Join("; ", result.Failures),
+                violations: result.Failures.Select(f => ("options", f)));
         }
         return options;
     }

@@ -1,5 +1,6 @@
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Grpc.Core.Interceptors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
@@ -52,7 +53,7 @@ public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options, ApiK
             return;
         }
         var method = context.GetHttpContext().GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method
-            ?? throw new RpcException(new Status(StatusCode.PermissionDenied, "Unknown method."));
+            ?? throw ApiErrors.Create(StatusCode.PermissionDenied, ErrorReasons.ScopeMissing, "Unknown method.");
         var access = MethodAccessPolicy.For(method.ServiceName, method.FullName);
         if (access.Kind == AccessKind.Open ||
             (access.Kind == AccessKind.Reflection && current.ReflectionIsOpen(environment.IsDevelopment())))
@@ -62,13 +63,15 @@ public sealed class ApiKeyInterceptor(IOptionsMonitor<AuthOptions> options, ApiK
         var presented = context.RequestHeaders.GetValue(AuthOptions.ApiKeyHeader);
         if (string.IsNullOrEmpty(presented))
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header."));
+            throw ApiErrors.Create(StatusCode.Unauthenticated, ErrorReasons.ApiKeyMissing, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header.",
+                new Dictionary<string, string> { ["header"] = AuthOptions.ApiKeyHeader });
         }
         var scopes = keys.Find(presented)
-            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "Invalid API key."));
+            ?? throw ApiErrors.Create(StatusCode.Unauthenticated, ErrorReasons.ApiKeyInvalid, "Invalid API key.");
         if (access.Kind == AccessKind.Scoped && !scopes.Contains(access.Scope!))
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs."));
+            throw ApiErrors.Create(StatusCode.PermissionDenied, ErrorReasons.ScopeMissing, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs.",
+                new Dictionary<string, string> { ["scope"] = access.Scope!, ["method"] = method.FullName });
         }
     }
 }

@@ -161,6 +161,12 @@ public sealed class JsonHttpApiTests
         var error = JsonNode.Parse(await bad.Content.ReadAsStringAsync())!;
         Assert.Equal(3, error["code"]!.GetValue<int>()); // INVALID_ARGUMENT
         Assert.False(string.IsNullOrEmpty(error["message"]?.GetValue<string>()));
+        var details = error["details"]!.AsArray();
+        var info = Assert.Single(details, d => d!["@type"]!.GetValue<string>() == "type.googleapis.com/google.rpc.ErrorInfo")!;
+        Assert.StartsWith("IMAGE_", info["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("landmark.v1", info["domain"]!.GetValue<string>());
+        var badRequest = Assert.Single(details, d => d!["@type"]!.GetValue<string>() == "type.googleapis.com/google.rpc.BadRequest")!;
+        Assert.Equal("image", badRequest["fieldViolations"]![0]!["field"]!.GetValue<string>());
 
         // Client-streaming RPCs stay gRPC-only.
         using var streaming = await http.PostAsync("/v1/images:stream", new StringContent("{}"));

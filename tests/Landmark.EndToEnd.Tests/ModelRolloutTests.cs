@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Embedding;
@@ -148,11 +149,13 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         var missing = await Assert.ThrowsAsync<RpcException>(async () =>
             await platform.Models.PublishModelAsync(new PublishModelRequest { Version = "no-such-model" }));
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal((ErrorReasons.ModelNotFound, "no-such-model"), (ApiErrors.ErrorInfoOf(missing)!.Reason, ApiErrors.ErrorInfoOf(missing)!.Metadata["version"]));
         var garbage = new ModelManifest { Version = "not-onnx-1", Kind = ModelManifest.KindImported, InputSize = 64, Dimension = 8 };
         await platform.Services.GetRequiredService<ModelRegistry>().RegisterAsync([1, 2, 3, 4], garbage);
         var unloadable = await Assert.ThrowsAsync<RpcException>(async () =>
             await platform.Models.PublishModelAsync(new PublishModelRequest { Version = garbage.Version }));
         Assert.Equal(StatusCode.FailedPrecondition, unloadable.StatusCode);
+        Assert.Equal(ErrorReasons.ModelNotServable, ApiErrors.ErrorInfoOf(unloadable)!.Reason);
         Assert.Contains("cannot be served", unloadable.Status.Detail, StringComparison.Ordinal);
         var rollback = await Assert.ThrowsAsync<RpcException>(async () => await platform.Models.RollbackModelAsync(new RollbackModelRequest()));
         Assert.Equal(StatusCode.FailedPrecondition, rollback.StatusCode);

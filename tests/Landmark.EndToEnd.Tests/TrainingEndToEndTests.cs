@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Datasets;
 using Landmark.Recognition;
@@ -184,6 +185,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         Assert.Empty(stored.ModelVersion);
         var missing = await Assert.ThrowsAsync<RpcException>(() => training.CancelTrainingAsync(new CancelTrainingRequest { JobId = "no-such-job" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(ErrorReasons.TrainingJobNotFound, ApiErrors.ErrorInfoOf(missing)!.Reason);
     }
 
     [Fact]
@@ -201,6 +203,8 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             await call.ResponseStream.MoveNext();
         });
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(ErrorReasons.TrainingOptionsInvalid, ApiErrors.ErrorInfoOf(error)!.Reason);
+        Assert.Contains(ApiErrors.BadRequestOf(error)!.FieldViolations, v => v.Field == "options");
 
         TrainingJob? last = null;
         using (var call = training.StartTraining(new StartTrainingRequest { JobId = "empty" }))

@@ -74,7 +74,7 @@ public static class Paging
     }
 
     private static RpcException InvalidPageArgument(string field, string description) =>
-        new(new Status(StatusCode.InvalidArgument, description));
+        ApiErrors.InvalidField(field == "page_token" ? ErrorReasons.PageTokenInvalid : ErrorReasons.ArgumentInvalid, field, description);
 
     private sealed record PageCursor(string After, string Filter);
 }
