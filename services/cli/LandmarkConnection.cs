@@ -5,11 +5,14 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Landmark.Contracts.Api.V1;
+#if EMBEDDED_PLATFORM
 using Landmark.Platform;
+#endif
 
 namespace Landmark.Cli;
 
-/// <summary>A connection to the platform: a remote server (<c>--server</c>) or an embedded platform started in-process.</summary>
+/// <summary>A connection to the platform: a remote server (<c>--server</c>) or an embedded platform started in-process
+/// (the full CLI only: the thin client, built without EMBEDDED_PLATFORM, needs a server).</summary>
 public sealed class LandmarkConnection : IAsyncDisposable
 {
     public const string ServerVariable = "LANDMARK_SERVER";
@@ -22,11 +25,20 @@ public sealed class LandmarkConnection : IAsyncDisposable
     public const string TrainerServerVariable = "LANDMARK_TRAINER_SERVER";
 
     private readonly List<GrpcChannel> _channels = [];
+#if EMBEDDED_PLATFORM
     private readonly WebApplication? _embedded;
+#else
+    private readonly IAsyncDisposable? _embedded = null;
+#endif
 
+#if EMBEDDED_PLATFORM
     private LandmarkConnection(string ingest, string scorer, string trainer, WebApplication? embedded, string description)
     {
         _embedded = embedded;
+#else
+    private LandmarkConnection(string ingest, string scorer, string trainer, string description)
+    {
+#endif
         Description = description;
         Ingest = new IngestService.IngestServiceClient(Invoker(ingest));
         var scorerInvoker = Invoker(scorer);
@@ -53,8 +65,10 @@ public sealed class LandmarkConnection : IAsyncDisposable
 
     public string Description { get; }
 
+#if EMBEDDED_PLATFORM
     /// <summary>The in-process platform's services (embedded mode), or null for a remote server.</summary>
     public IServiceProvider? EmbeddedServices => _embedded?.Services;
+#endif
 
     /// <summary>True when the platform runs inside this process (its in-memory messages end with it).</summary>
     public bool IsEmbedded => _embedded is not null;
@@ -73,9 +87,18 @@ public sealed class LandmarkConnection : IAsyncDisposable
         if (!string.IsNullOrWhiteSpace(ingest) && !string.IsNullOrWhiteSpace(scorer) && !string.IsNullOrWhiteSpace(trainer))
         {
             static string Url(string a) => a.Contains("://", StringComparison.Ordinal) ? a : "http://" + a;
-            return new LandmarkConnection(Url(ingest), Url(scorer), Url(trainer), null,
-                ingest == scorer && scorer == trainer ? $"server {Url(ingest)}" : $"ingest {Url(ingest)}, scorer {Url(scorer)}, trainer {Url(trainer)}");
+            var description = ingest == scorer && scorer == trainer ? $"server {Url(ingest)}" : $"ingest {Url(ingest)}, scorer {Url(scorer)}, trainer {Url(trainer)}";
+#if EMBEDDED_PLATFORM
+            return new LandmarkConnection(Url(ingest), Url(scorer), Url(trainer), null, description);
+#else
+            return new LandmarkConnection(Url(ingest), Url(scorer), Url(trainer), description);
+#endif
         }
+#if !EMBEDDED_PLATFORM
+        await Task.CompletedTask;
+        throw new ArgumentException($"No server: pass --server HOST:PORT or set ${ServerVariable}. This thin client only talks to a running " +
+            "platform; the full CLI (services/cli) also runs one in-process.");
+#else
 
         var port = FreePort();
         var app = PlatformHost.Build(
@@ -89,6 +112,7 @@ public sealed class LandmarkConnection : IAsyncDisposable
         await app.StartAsync(cancellationToken);
         var embeddedAddress = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");
         return new LandmarkConnection(embeddedAddress, embeddedAddress, embeddedAddress, app, $"embedded platform (data in {Path.GetFullPath(dataDirectory)})");
+#endif
     }
 
     private static GrpcChannel CreateChannel(string address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
@@ -97,12 +121,14 @@ public sealed class LandmarkConnection : IAsyncDisposable
         MaxSendMessageSize = 64 * 1024 * 1024,
     });
 
+#if EMBEDDED_PLATFORM
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+#endif
 
     public async ValueTask DisposeAsync()
     {
@@ -112,7 +138,9 @@ public sealed class LandmarkConnection : IAsyncDisposable
         }
         if (_embedded is not null)
         {
+#if EMBEDDED_PLATFORM
             await _embedded.StopAsync();
+#endif
             await _embedded.DisposeAsync();
         }
     }

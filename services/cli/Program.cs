@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Grpc.Core;
 using Landmark.Cli;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Datasets;
 using Landmark.Recognition;
@@ -22,6 +24,11 @@ var dataOption = new Option<string>("--data")
     DefaultValueFactory = _ => "data",
     Recursive = true,
 };
+var jsonOption = new Option<bool>("--json")
+{
+    Description = "Print the result as one JSON document on stdout (field names as the JSON/HTTP API: lowerCamelCase, every field present); progress and notes go to stderr.",
+    Recursive = true,
+};
 var datasetOption = new Option<string>("--dataset", "-d")
 {
     Description = "Dataset directory: GLDv2 layout (train.csv, <split>.csv, nonlandmark.csv, landmarks.csv, images/) or one folder per landmark.",
@@ -39,15 +46,18 @@ var splitOption = new Option<string>("--split") { Description = "Query split to 
 var root = new RootCommand("landmark — which landmark does a photo show? Import galleries, recognize photos, evaluate GAP.");
 root.Options.Add(serverOption);
 root.Options.Add(dataOption);
+root.Options.Add(jsonOption);
 
 var import = new Command("import", "Import a dataset into the gallery and wait until every image is indexed or rejected.");
 import.Options.Add(datasetOption);
 import.Options.Add(noDistractorsOption);
 import.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
-    var summary = await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
+    var summary = await new DatasetImporter(connection, output.Progress).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
+    output.Result(CliOutput.OfRecord(summary));
     return summary.Failed > 0 ? 2 : 0;
 });
 
@@ -56,8 +66,10 @@ recognize.Arguments.Add(filesArgument);
 recognize.Options.Add(topKOption);
 recognize.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var exit = 0;
+    var results = new JsonArray();
     foreach (var file in parse.GetRequiredValue(filesArgument))
     {
         try
@@ -65,25 +77,29 @@ recognize.SetAction(async (parse, ct) =>
             var bytes = await File.ReadAllBytesAsync(file.FullName, ct);
             var answer = await connection.Recognition.RecognizeAsync(
                 new RecognizeRequest { Image = ByteString.CopyFrom(bytes), TopK = parse.GetValue(topKOption), RequestId = file.Name }, cancellationToken: ct);
-            Console.WriteLine(answer.IsLandmark
+            results.Add(new JsonObject { ["file"] = file.Name, ["answer"] = CliOutput.Of(answer) });
+            output.Line(answer.IsLandmark
                 ? $"{file.Name}: landmark {answer.LandmarkId} \"{answer.LandmarkName}\" confidence {answer.Confidence:F3}"
                 : $"{file.Name}: not a known landmark (best guess {answer.LandmarkId} \"{answer.LandmarkName}\", confidence {answer.Confidence:F3})");
             foreach (var n in answer.Neighbours)
             {
-                Console.WriteLine($"    {n.Similarity:F3}  {n.LandmarkId,-8} {Trim(n.LandmarkName, 40),-40} {n.FileName} {n.ExternalId}");
+                output.Line($"    {n.Similarity:F3}  {n.LandmarkId,-8} {Trim(n.LandmarkName, 40),-40} {n.FileName} {n.ExternalId}");
             }
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
         {
             Console.Error.WriteLine($"{file.Name}: {ex.Status.Detail}");
+            results.Add(new JsonObject { ["file"] = file.Name, ["error"] = CliOutput.Error(ex) });
             exit = 2;
         }
         catch (IOException ex)
         {
             Console.Error.WriteLine($"{file.Name}: {ex.Message}");
+            results.Add(new JsonObject { ["file"] = file.Name, ["error"] = new JsonObject { ["code"] = "IOError", ["message"] = ex.Message, ["reason"] = "" } });
             exit = 2;
         }
     }
+    output.Result(new JsonObject { ["results"] = results });
     return exit;
 });
 
@@ -92,18 +108,22 @@ similar.Arguments.Add(filesArgument);
 similar.Options.Add(topKOption);
 similar.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
+    var results = new JsonArray();
     foreach (var file in parse.GetRequiredValue(filesArgument))
     {
         var bytes = await File.ReadAllBytesAsync(file.FullName, ct);
         var answer = await connection.Recognition.FindSimilarAsync(
             new FindSimilarRequest { Image = ByteString.CopyFrom(bytes), TopK = parse.GetValue(topKOption), IncludeNonLandmarks = true }, cancellationToken: ct);
-        Console.WriteLine($"{file.Name}:");
+        results.Add(new JsonObject { ["file"] = file.Name, ["answer"] = CliOutput.Of(answer) });
+        output.Line($"{file.Name}:");
         foreach (var n in answer.Neighbours)
         {
-            Console.WriteLine($"    {n.Similarity:F3}  {(n.Role == ImageRole.Landmark ? n.LandmarkId : "(non-landmark)"),-14} {Trim(n.LandmarkName, 40),-40} {n.FileName}");
+            output.Line($"    {n.Similarity:F3}  {(n.Role == ImageRole.Landmark ? n.LandmarkId : "(non-landmark)"),-14} {Trim(n.LandmarkName, 40),-40} {n.FileName}");
         }
     }
+    output.Result(new JsonObject { ["results"] = results });
     return 0;
 });
 
@@ -114,26 +134,28 @@ evaluate.Options.Add(noDistractorsOption);
 evaluate.Options.Add(reportOption);
 evaluate.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
     var split = parse.GetRequiredValue(splitOption);
     var (queries, problems) = dataset.ReadSplit(split);
-    await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
+    await new DatasetImporter(connection, output.Progress).ImportAsync(dataset, !parse.GetValue(noDistractorsOption), ct);
     foreach (var p in problems)
     {
-        Console.WriteLine($"  skipped {p.Where}: {p.Reason}");
+        output.Progress.WriteLine($"  skipped {p.Where}: {p.Reason}");
     }
-    Console.WriteLine($"Evaluating {queries.Count} queries of split '{split}' ({queries.Count(q => q.LandmarkId is not null)} landmark, {queries.Count(q => q.LandmarkId is null)} non-landmark)");
+    output.Progress.WriteLine($"Evaluating {queries.Count} queries of split '{split}' ({queries.Count(q => q.LandmarkId is not null)} landmark, {queries.Count(q => q.LandmarkId is null)} non-landmark)");
 
-    var run = await EvaluationRunner.RunAsync(connection.Evaluation, queries, Console.Out, ct);
+    var run = await EvaluationRunner.RunAsync(connection.Evaluation, queries, output.Progress, ct);
     if (run is null)
     {
         Console.Error.WriteLine("The server ended the evaluation without a result.");
         return 1;
     }
     var result = run.Result;
-    Console.WriteLine($"{result.Correct}/{result.LandmarkQueries} landmark queries right, {result.Errors} unusable queries, {result.QueriesPerSecond:F1} queries/s");
-    Console.WriteLine($"GAP={result.Gap:F4} accuracy={result.Accuracy:F4} queries={result.Queries}");
+    var document = new JsonObject { ["result"] = CliOutput.Of(result), ["report"] = null };
+    output.Line($"{result.Correct}/{result.LandmarkQueries} landmark queries right, {result.Errors} unusable queries, {result.QueriesPerSecond:F1} queries/s");
+    output.Line($"GAP={result.Gap:F4} accuracy={result.Accuracy:F4} queries={result.Queries}");
     if (parse.GetValue(reportOption) is { } reportDirectory)
     {
         ModelInfo? live = null;
@@ -143,16 +165,19 @@ evaluate.SetAction(async (parse, ct) =>
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.Unimplemented or StatusCode.PermissionDenied)
         {
-            Console.WriteLine($"  (the report leaves the model out: {ex.Status.Detail})");
+            output.Progress.WriteLine($"  (the report leaves the model out: {ex.Status.Detail})");
         }
         var report = EvaluationReportBuilder.Build(dataset, split, run, live);
         var thumbnails = new Thumbnails();
         var html = HtmlReport.Write(reportDirectory.FullName, report, dataset, thumbnails);
-        Console.WriteLine($"report: {html} ({new FileInfo(html).Length / 1e6:F1} MB, {thumbnails.Count} thumbnails) and {Path.Combine(reportDirectory.FullName, HtmlReport.JsonFileName)}");
+        output.Line($"report: {html} ({new FileInfo(html).Length / 1e6:F1} MB, {thumbnails.Count} thumbnails) and {Path.Combine(reportDirectory.FullName, HtmlReport.JsonFileName)}");
+        document["report"] = html;
     }
+    output.Result(document);
     return 0;
 });
 
+#if EMBEDDED_PLATFORM
 var samplesOption = new Option<int>("--samples") { Description = "Sequential recognize calls timed for latency.", DefaultValueFactory = _ => 50 };
 var bench = new Command("benchmark", "Measure import images/s, recognition latency and streaming throughput (use a fresh --data directory to include the import).");
 bench.Options.Add(datasetOption);
@@ -162,37 +187,47 @@ var floodOption = new Option<int>("--flood-seconds") { Description = "After the 
 bench.Options.Add(floodOption);
 bench.SetAction(async (parse, ct) =>
 {
+    if (parse.GetValue(jsonOption))
+    {
+        Console.Error.WriteLine("benchmark prints a Markdown table for people; --json is not supported here");
+        return 2;
+    }
     await using var connection = await Open(parse, ct);
     var dataset = DatasetReader.Read(parse.GetRequiredValue(datasetOption));
     await new Benchmark(connection, Console.Out).RunAsync(dataset, parse.GetRequiredValue(splitOption), parse.GetValue(samplesOption), ct, parse.GetValue(floodOption));
     return 0;
 });
+#endif
 
 var stats = new Command("stats", "Gallery counts and the live model.");
 stats.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var s = await connection.Ingest.GetStatsAsync(new GetStatsRequest(), cancellationToken: ct);
-    Console.WriteLine($"images {s.Total} (landmark {s.LandmarkImages}, non-landmark {s.NonLandmarkImages}); indexed {s.Indexed}, rejected {s.Rejected}, pending {s.Pending}; landmarks {s.Landmarks}");
+    output.Result(s);
+    output.Line($"images {s.Total} (landmark {s.LandmarkImages}, non-landmark {s.NonLandmarkImages}); indexed {s.Indexed}, rejected {s.Rejected}, pending {s.Pending}; landmarks {s.Landmarks}");
     return 0;
 });
 
 var models = new Command("models", "Models in the registry with their metrics; the live one is marked with *. Subcommands roll a model out or back.");
 models.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
-    var list = await connection.Models.ListModelsAsync(new ListModelsRequest(), cancellationToken: ct);
-    foreach (var m in list.Models)
+    var all = await ListModelsAsync(connection, ct);
+    output.Result(new ListModelsResponse { Models = { all } });
+    foreach (var m in all)
     {
         var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
-        Console.WriteLine($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {m.CreatedAt}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
+        output.Line($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {ApiText.Of(m.CreateTime)}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
         if (m.Mean.Count == 3)
         {
-            Console.WriteLine($"    pixels: mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}");
+            output.Line($"    pixels: mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}");
         }
         if (m.ScorerSettings.Count > 0)
         {
-            Console.WriteLine("    scorer settings: " + string.Join(" ", m.ScorerSettings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:0.###}")));
+            output.Line("    scorer settings: " + string.Join(" ", m.ScorerSettings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:0.###}")));
         }
     }
     return 0;
@@ -219,11 +254,12 @@ train.Options.Add(forceOption);
 train.Options.Add(jobOption);
 train.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     if (parse.GetValue(trainDatasetOption) is { } datasetDir)
     {
         var dataset = DatasetReader.Read(datasetDir);
-        await new DatasetImporter(connection, Console.Out).ImportAsync(dataset, includeNonLandmarks: true, ct);
+        await new DatasetImporter(connection, output.Progress).ImportAsync(dataset, includeNonLandmarks: true, ct);
     }
     var request = new StartTrainingRequest
     {
@@ -249,7 +285,7 @@ train.SetAction(async (parse, ct) =>
         }
         request.Options[pair[..eq]] = pair[(eq + 1)..];
     }
-    var progress = new TrainingProgressView(Console.Out, !Console.IsOutputRedirected);
+    var progress = ProgressView(output);
     TrainingJob? last = null;
     using (var call = connection.Training.StartTraining(request, cancellationToken: ct))
     {
@@ -260,47 +296,58 @@ train.SetAction(async (parse, ct) =>
         }
     }
     progress.Finish();
-    if (last is null || last.State != "completed")
+    var trained = new JsonObject { ["job"] = last is null ? null : CliOutput.Of(last), ["rollout"] = null };
+    if (last is null || last.State != TrainingJob.Types.State.Completed)
     {
-        Console.Error.WriteLine($"training {last?.State ?? "ended without a result"}{(last is { Error.Length: > 0 } ? ": " + last.Error : "")}");
+        output.Result(trained);
+        Console.Error.WriteLine($"training {(last is null ? "ended without a result" : ApiText.Of(last.State))}{(last is { Error.Length: > 0 } ? ": " + last.Error : "")}");
         return 1;
     }
     var metrics = string.Join(", ", last.Metrics.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => $"{m.Key}={m.Value:0.####}"));
-    Console.WriteLine($"model {last.ModelVersion} registered ({metrics})");
+    output.Line($"model {last.ModelVersion} registered ({metrics})");
     if (last.NonFiniteSteps > 0)
     {
-        Console.WriteLine($"{last.NonFiniteSteps} training step(s) were skipped because their loss or gradient was not finite");
+        output.Line($"{last.NonFiniteSteps} training step(s) were skipped because their loss or gradient was not finite");
     }
     if (last.PublishDecision.Length > 0)
     {
-        Console.WriteLine(last.PublishDecision);
+        output.Line(last.PublishDecision);
     }
     if (request.Publish && last.PublishDecision.StartsWith("not published", StringComparison.Ordinal))
     {
-        return 3;
+        output.Result(trained);
+        return ExitCodes.PublishGated;
     }
     if (request.Publish)
     {
-        Console.WriteLine("rolling out: re-embedding the gallery with the new model while the live one keeps answering ...");
+        output.Progress.WriteLine("rolling out: re-embedding the gallery with the new model while the live one keeps answering ...");
         var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
         if (status.Version != last.ModelVersion)
         {
+            trained["rollout"] = CliOutput.Of(status);
+            output.Result(trained);
             Console.Error.WriteLine($"the roll-out of {last.ModelVersion} was not started ({Describe(status)})");
             return 1;
         }
-        return await FollowRollout(connection, status, wait: true, ct);
+        var (exit, final) = await FollowRollout(connection, output, status, wait: true, ct);
+        trained["rollout"] = CliOutput.Of(final);
+        output.Result(trained);
+        return exit;
     }
+    output.Result(trained);
     return 0;
 });
 
 var jobs = new Command("jobs", "Training jobs: state, progress, resumes and the model each produced.");
 jobs.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
-    var list = await connection.Training.ListTrainingJobsAsync(new ListTrainingJobsRequest(), cancellationToken: ct);
-    foreach (var j in list.Jobs)
+    var all = await ListJobsAsync(connection, ct);
+    output.Result(new ListTrainingJobsResponse { Jobs = { all } });
+    foreach (var j in all)
     {
-        Console.WriteLine($"{j.JobId}  {j.State,-10} epoch {j.Epoch}/{j.Epochs} step {j.Step}/{j.TotalSteps}  resumes {j.Resumes}  {j.ModelVersion}  " +
+        output.Line($"{j.JobId}  {ApiText.Of(j.State),-10} epoch {j.Epoch}/{j.Epochs} step {j.Step}/{j.TotalSteps}  resumes {j.Resumes}  {j.ModelVersion}  " +
             string.Join(" ", j.Metrics.Where(m => m.Key.StartsWith("val_", StringComparison.Ordinal)).Select(m => $"{m.Key}={m.Value:0.####}")) +
             (j.Error.Length > 0 ? $"  error: {j.Error}" : ""));
     }
@@ -324,9 +371,12 @@ publish.Arguments.Add(versionArgument);
 publish.Options.Add(waitOption);
 publish.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var status = await connection.Models.PublishModelAsync(new PublishModelRequest { Version = parse.GetRequiredValue(versionArgument) }, cancellationToken: ct);
-    return await FollowRollout(connection, status, parse.GetValue(waitOption), ct);
+    var (exit, final) = await FollowRollout(connection, output, status, parse.GetValue(waitOption), ct);
+    output.Result(final);
+    return exit;
 });
 
 var rollback = new Command("rollback", "Return to the previously live model (or VERSION) through the same roll-out, so its index gets the images added since.");
@@ -334,18 +384,25 @@ rollback.Arguments.Add(rollbackVersionArgument);
 rollback.Options.Add(waitOption);
 rollback.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var status = await connection.Models.RollbackModelAsync(new RollbackModelRequest { Version = parse.GetValue(rollbackVersionArgument) ?? "" }, cancellationToken: ct);
-    return await FollowRollout(connection, status, parse.GetValue(waitOption), ct);
+    var (exit, final) = await FollowRollout(connection, output, status, parse.GetValue(waitOption), ct);
+    output.Result(final);
+    return exit;
 });
 
 var rollout = new Command("rollout", "The roll-out in progress, or the last one.");
 rollout.Options.Add(waitOption);
 rollout.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
-    return await FollowRollout(connection, status, parse.GetValue(waitOption) && status.State is "pending" or "reindexing", ct);
+    var (exit, final) = await FollowRollout(connection, output, status,
+        parse.GetValue(waitOption) && status.State is RolloutStatus.Types.State.Pending or RolloutStatus.Types.State.Reindexing, ct);
+    output.Result(final);
+    return exit;
 });
 
 var modelFileArgument = new Argument<FileInfo>("file") { Description = "The .onnx file: one float image input [N|1,3,H,W], one output [N,D] or [N,D,1,1]." };
@@ -393,8 +450,9 @@ importModel.SetAction(async (parse, ct) =>
         target.AddRange(parsed.Select(v => v!.Value));
     }
 
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
-    Console.WriteLine($"uploading {file.Name} ({file.Length / 1e6:F1} MB) to {connection.Description} ...");
+    output.Progress.WriteLine($"uploading {file.Name} ({file.Length / 1e6:F1} MB) to {connection.Description} ...");
     using var call = connection.Models.ImportModel(cancellationToken: ct);
     try
     {
@@ -422,17 +480,18 @@ importModel.SetAction(async (parse, ct) =>
         Console.Error.WriteLine($"refused: {ex.Status.Detail}");
         return 2;
     }
-    Console.WriteLine("checks:");
+    output.Result(response);
+    output.Line("checks:");
     foreach (var check in response.Checks)
     {
-        Console.WriteLine($"  {check}");
+        output.Line($"  {check}");
     }
     var m = response.Model;
-    Console.WriteLine($"{(response.AlreadyRegistered ? "already registered" : "registered")}: {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px" +
+    output.Line($"{(response.AlreadyRegistered ? "already registered" : "registered")}: {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px" +
         (m.Mean.Count == 3 ? $"  mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}" : "") + (m.Live ? "  (live)" : ""));
     if (!m.Live)
     {
-        Console.WriteLine($"roll it out with: landmark models publish {m.Version}");
+        output.Line($"roll it out with: landmark models publish {m.Version}");
     }
     return 0;
 });
@@ -447,17 +506,20 @@ var cancelJob = new Command("cancel", "Cancel a queued or running training job (
 cancelJob.Arguments.Add(jobIdArgument);
 cancelJob.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
     var job = await connection.Training.CancelTrainingAsync(new CancelTrainingRequest { JobId = parse.GetRequiredValue(jobIdArgument) }, cancellationToken: ct);
-    Console.WriteLine($"{job.JobId}: {job.State}");
+    output.Result(job);
+    output.Line($"{job.JobId}: {ApiText.Of(job.State)}");
     return 0;
 });
 var watchJob = new Command("watch", "Follow a training job's progress until it ends.");
 watchJob.Arguments.Add(jobIdArgument);
 watchJob.SetAction(async (parse, ct) =>
 {
+    var output = Output(parse);
     await using var connection = await Open(parse, ct);
-    var progress = new TrainingProgressView(Console.Out, !Console.IsOutputRedirected);
+    var progress = ProgressView(output);
     TrainingJob? last = null;
     using (var call = connection.Training.WatchTraining(new WatchTrainingRequest { JobId = parse.GetRequiredValue(jobIdArgument) }, cancellationToken: ct))
     {
@@ -468,8 +530,9 @@ watchJob.SetAction(async (parse, ct) =>
         }
     }
     progress.Finish();
-    Console.WriteLine($"{last?.JobId}: {last?.State} {last?.ModelVersion} {last?.Error}");
-    return last?.State == "completed" ? 0 : 1;
+    output.Result(new JsonObject { ["job"] = last is null ? null : CliOutput.Of(last) });
+    output.Line($"{last?.JobId}: {(last is null ? "" : ApiText.Of(last.State))} {last?.ModelVersion} {last?.Error}");
+    return last?.State == TrainingJob.Types.State.Completed ? 0 : 1;
 });
 jobs.Subcommands.Add(cancelJob);
 jobs.Subcommands.Add(watchJob);
@@ -480,62 +543,112 @@ root.Subcommands.Add(jobs);
 root.Subcommands.Add(recognize);
 root.Subcommands.Add(similar);
 root.Subcommands.Add(evaluate);
+#if EMBEDDED_PLATFORM
 root.Subcommands.Add(bench);
+#endif
 root.Subcommands.Add(stats);
 root.Subcommands.Add(models);
 
 try
 {
-    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    var parsed = root.Parse(args);
+    if (parsed.Errors.Count > 0)
+    {
+        foreach (var error in parsed.Errors)
+        {
+            Console.Error.WriteLine(error.Message);
+        }
+        Console.Error.WriteLine("Run 'landmark --help' for the commands and options.");
+        return ExitCodes.Usage;
+    }
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or RpcException or IOException or ArgumentException)
 {
     Console.Error.WriteLine($"error: {(ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message)}");
-    return 1;
+    return ExitCodes.Failed;
 }
 
 Task<LandmarkConnection> Open(ParseResult parse, CancellationToken ct) =>
     LandmarkConnection.OpenAsync(parse.GetValue(serverOption), parse.GetRequiredValue(dataOption), ct);
 
-// Prints the roll-out; with wait (forced for an embedded platform) follows it until the model is live.
-static async Task<int> FollowRollout(LandmarkConnection connection, RolloutStatus status, bool wait, CancellationToken ct)
+CliOutput Output(ParseResult parse) => new(parse.GetValue(jsonOption));
+
+// The progress bar is redrawn in place only on a terminal (stderr's with --json, where stdout holds the document).
+static TrainingProgressView ProgressView(CliOutput output) =>
+    new(output.Progress, !(output.Json ? Console.IsErrorRedirected : Console.IsOutputRedirected));
+
+// Prints the roll-out; with wait (forced for an embedded platform) follows it until the model is live. Returns the exit
+// code and the last status seen.
+static async Task<(int Exit, RolloutStatus Status)> FollowRollout(LandmarkConnection connection, CliOutput output, RolloutStatus status, bool wait,
+    CancellationToken ct)
 {
-    Console.WriteLine(Describe(status));
-    if (status.State == "none" || !(wait || connection.IsEmbedded))
+    output.Progress.WriteLine(Describe(status));
+    if (status.State == RolloutStatus.Types.State.None || !(wait || connection.IsEmbedded))
     {
-        return 0;
+        return (0, status);
     }
     var target = status.Version;
     var last = Describe(status);
-    while (!(status.State == "live" && status.Version == target && status.LiveVersion == target))
+    while (!(status.State == RolloutStatus.Types.State.Live && status.Version == target && status.LiveVersion == target))
     {
         await Task.Delay(500, ct);
         status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
         if (status.Version != target)
         {
-            Console.WriteLine($"superseded by the roll-out of {status.Version}");
-            Console.WriteLine(Describe(status));
-            return 1;
+            output.Progress.WriteLine($"superseded by the roll-out of {status.Version}");
+            output.Progress.WriteLine(Describe(status));
+            return (ExitCodes.Failed, status);
         }
         var line = Describe(status);
         if (line != last)
         {
-            Console.WriteLine(line);
+            output.Progress.WriteLine(line);
             last = line;
         }
-        if (status.State == "failed")
+        if (status.State == RolloutStatus.Types.State.Failed)
         {
-            return 1;
+            return (ExitCodes.Failed, status);
         }
     }
-    return 0;
+    return (0, status);
 }
 
-static string Describe(RolloutStatus s) => s.State == "none"
+static string Describe(RolloutStatus s) => s.State == RolloutStatus.Types.State.None
     ? $"no roll-out yet; live model {(s.LiveVersion.Length > 0 ? s.LiveVersion : "none")}"
-    : $"roll-out of {s.Version}: {s.State}, {s.ImagesDone}/{s.ImagesTotal} gallery images" +
+    : $"roll-out of {s.Version}: {ApiText.Of(s.State)}, {s.ImagesDone}/{s.ImagesTotal} gallery images" +
       (s.ImagesSkipped > 0 ? $" ({s.ImagesSkipped} skipped)" : "") +
       $"; live {s.LiveVersion}" + (s.PreviousVersion.Length > 0 && s.PreviousVersion != s.LiveVersion ? $", previously {s.PreviousVersion}" : "") +
-      $"; started {s.StartedAt}" + (s.FinishedAt.Length > 0 ? $", finished {s.FinishedAt}" : "");
+      $"; started {ApiText.Of(s.StartTime)}" + (s.EndTime is not null ? $", finished {ApiText.Of(s.EndTime)}" : "");
+
+// Every model of the registry, page after page (oldest first).
+static Task<List<ModelInfo>> ListModelsAsync(LandmarkConnection connection, CancellationToken ct) =>
+    ReadAllPagesAsync<ModelInfo>(async token =>
+    {
+        var page = await connection.Models.ListModelsAsync(new ListModelsRequest { PageSize = Paging.MaxPageSize, PageToken = token }, cancellationToken: ct);
+        return (page.Models, page.NextPageToken);
+    });
+
+// Every training job, page after page (oldest first).
+static Task<List<TrainingJob>> ListJobsAsync(LandmarkConnection connection, CancellationToken ct) =>
+    ReadAllPagesAsync<TrainingJob>(async token =>
+    {
+        var page = await connection.Training.ListTrainingJobsAsync(new ListTrainingJobsRequest { PageSize = Paging.MaxPageSize, PageToken = token }, cancellationToken: ct);
+        return (page.Jobs, page.NextPageToken);
+    });
+
+// Follows next_page_token from the first page to the last.
+static async Task<List<T>> ReadAllPagesAsync<T>(Func<string, Task<(IEnumerable<T> Items, string NextPageToken)>> readPage)
+{
+    var all = new List<T>();
+    var token = "";
+    do
+    {
+        (var items, token) = await readPage(token);
+        all.AddRange(items);
+    }
+    while (token.Length > 0);
+    return all;
+}
 
 static string Trim(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";

@@ -27,7 +27,7 @@ public sealed class TrainingProgressView(TextWriter output, bool interactive)
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {e.Epoch}/{job.Epochs}: loss {e.Loss:F3} train-acc {e.Accuracy:F3}{validation} {e.ImagesPerSecond:F1} images/s lr {e.LearningRate:G3} ({e.ImageSize}px)"));
         }
-        if (job.State == "training" && job.TotalSteps > 0)
+        if (job.State == TrainingJob.Types.State.Training && job.TotalSteps > 0)
         {
             var fraction = (double)job.Step / job.TotalSteps;
             var line = string.Create(CultureInfo.InvariantCulture, $"[{new string('#', (int)(fraction * BarWidth)).PadRight(BarWidth, '.')}] {fraction * 100,5:F1}%  step {job.Step}/{job.TotalSteps}  epoch {Math.Min(job.Epoch + 1, job.Epochs)}/{job.Epochs}  loss {job.RunningLoss:F3}");

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Embedding;
 using Landmark.Imaging;
@@ -14,7 +15,7 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
     {
         if (request.Images.Count is 0 or > MaxImagesPerCall)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"send between 1 and {MaxImagesPerCall} images"));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "images", $"send between 1 and {MaxImagesPerCall} images");
         }
         await models.Ready.WaitAsync(context.CancellationToken);
         var response = new EmbedResponse();
@@ -33,7 +34,7 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
             response.ModelVersion = model.Version;
             if (results.Any(r => r.Model.Version != response.ModelVersion))
             {
-                throw new RpcException(new Status(StatusCode.Unavailable, "the live model changed during the call; retry"));
+                throw ApiErrors.Create(StatusCode.Unavailable, ErrorReasons.LiveModelChanged, "the live model changed during the call; retry");
             }
             foreach (var (key, value) in model.ScorerSettings)
             {
@@ -42,11 +43,12 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
         }
         catch (ImageRejectedException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message), new Metadata { { "rejection-code", ex.Code } });
+            throw ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.ForRejection(ex.Code), ex.Message,
+                new Dictionary<string, string> { [ErrorReasons.RejectionCodeKey] = ex.Code }, ("images", ex.Message));
         }
         catch (EmbedderOverloadedException ex)
         {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, ex.Message));
+            throw ApiErrors.Create(StatusCode.ResourceExhausted, ErrorReasons.EmbedderOverloaded, ex.Message);
         }
         return response;
     }

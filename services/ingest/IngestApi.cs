@@ -5,6 +5,7 @@ using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Imaging;
 using Landmark.Datasets;
+using Landmark.Contracts.Api;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.Ingest;
@@ -63,8 +64,8 @@ public sealed class IngestApi(
         var ct = context.CancellationToken;
         if (!importRoots.Enabled)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                "Server-side import is off: the server lists no Landmark:Ingest:ImportRoots. Upload from the client with `landmark import --dataset DIR`."));
+            throw ApiErrors.Create(StatusCode.FailedPrecondition, ErrorReasons.DatasetImportDisabled,
+                "Server-side import is off: the server lists no Landmark:Ingest:ImportRoots. Upload from the client with `landmark import --dataset DIR`.");
         }
         Dataset dataset;
         try
@@ -79,18 +80,18 @@ public sealed class IngestApi(
         }
         catch (ImportRefusedException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetRefused, "path", ex.Message);
         }
         catch (InvalidDataException ex)
         {
             logger.LogWarning(ex, "Import of {Path} refused", request.Path);
-            throw new RpcException(new Status(StatusCode.InvalidArgument,
-                "The directory is neither a GLDv2 dataset (no train.csv) nor a folder-per-class dataset (no sub-folders with images)."));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetRefused, "path",
+                "The directory is neither a GLDv2 dataset (no train.csv) nor a folder-per-class dataset (no sub-folders with images).");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             logger.LogWarning(ex, "Import of {Path}: the dataset could not be read", request.Path);
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "The dataset directory could not be read."));
+            throw ApiErrors.InvalidField(ErrorReasons.DatasetUnreadable, "path", "The dataset directory could not be read.");
         }
 
         var items = dataset.Train.Select(i => (Image: i, Role: GalleryRole.Landmark)).ToList();
@@ -181,17 +182,16 @@ public sealed class IngestApi(
         return response;
     }
 
-    public override async Task ListImages(ListImagesRequest request, IServerStreamWriter<ImageRecord> responseStream, ServerCallContext context)
+    public override async Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        foreach (var record in catalog.All.OrderBy(r => r.ImageId, StringComparer.Ordinal).Select(ToProto))
-        {
-            if ((request.Role == ImageRole.Unspecified || record.Role == request.Role) &&
-                (request.Status == ImageStatus.Unspecified || record.Status == request.Status))
-            {
-                await responseStream.WriteAsync(record, context.CancellationToken);
-            }
-        }
+        var matching = catalog.All.Where(r =>
+            (request.Role == ImageRole.Unspecified || ToProto(r.Role) == request.Role) &&
+            (request.Status == ImageStatus.Unspecified || ToProto(r.Status) == request.Status));
+        var page = Paging.Paginate(matching, r => r.ImageId, request.PageSize, request.PageToken, $"{request.Role}/{request.Status}");
+        var response = new ListImagesResponse { NextPageToken = page.NextPageToken };
+        response.Images.AddRange(page.Items.Select(ToProto));
+        return response;
     }
 
     public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
@@ -226,7 +226,7 @@ public sealed class IngestApi(
         {
             if (string.IsNullOrWhiteSpace(l.LandmarkId) || l.LandmarkId.Length > ImageIngestor.MaxLandmarkIdLength)
             {
-                throw Invalid("invalid_metadata", $"invalid landmark id '{l.LandmarkId}'");
+                throw Invalid(InvalidMetadataCode, $"invalid landmark id '{l.LandmarkId}'", "landmarks");
             }
         }
         var changed = await catalog.UpsertLandmarksAsync(
@@ -238,9 +238,9 @@ public sealed class IngestApi(
     public override async Task<ListLandmarksResponse> ListLandmarks(ListLandmarksRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var response = new ListLandmarksResponse();
-        response.Landmarks.AddRange(catalog.Landmarks.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
+        var page = Paging.Paginate(catalog.Landmarks, kv => kv.Key, request.PageSize, request.PageToken);
+        var response = new ListLandmarksResponse { NextPageToken = page.NextPageToken };
+        response.Landmarks.AddRange(page.Items.Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
         return response;
     }
 
@@ -286,27 +286,24 @@ public sealed class IngestApi(
         return (indexed, rejected);
     }
 
-    private static RpcException Invalid(string code, string reason)
-    {
-        var metadata = new Metadata { { "rejection-code", code } };
-        return new RpcException(new Status(StatusCode.InvalidArgument, $"{code}: {reason}"), metadata);
-    }
+    private const string InvalidMetadataCode = "invalid_metadata";
+
+    /// <summary>An upload refused: <c>INVALID_ARGUMENT</c> with the code in the message (<c>"code: reason"</c>), an
+    /// <c>ErrorInfo</c> (reason <c>IMAGE_*</c>, the rejection code in its metadata) and the field at fault.</summary>
+    private static RpcException Invalid(string code, string reason, string? field = null) =>
+        ApiErrors.Create(StatusCode.InvalidArgument,
+            code == InvalidMetadataCode ? ErrorReasons.ImageMetadataInvalid : ErrorReasons.ForRejection(code), $"{code}: {reason}",
+            new Dictionary<string, string> { [ErrorReasons.RejectionCodeKey] = code },
+            (field ?? (code == InvalidMetadataCode ? "metadata" : "content"), reason));
 
     public static ImageRecord ToProto(CatalogRecord r) => new()
     {
         ImageId = r.ImageId,
         FileName = r.FileName,
-        Role = r.Role == GalleryRole.Landmark ? ImageRole.Landmark : ImageRole.NonLandmark,
+        Role = ToProto(r.Role),
         LandmarkId = r.LandmarkId ?? "",
         ExternalId = r.ExternalId ?? "",
-        Status = r.Status switch
-        {
-            CatalogStatus.Ingested => ImageStatus.Ingested,
-            CatalogStatus.Preprocessed => ImageStatus.Preprocessed,
-            CatalogStatus.Indexed => ImageStatus.Indexed,
-            CatalogStatus.Rejected => ImageStatus.Rejected,
-            _ => ImageStatus.Unspecified,
-        },
+        Status = ToProto(r.Status),
         RejectionCode = r.RejectionCode ?? "",
         RejectionReason = r.RejectionReason ?? "",
         Format = r.Format ?? "",
@@ -314,5 +311,16 @@ public sealed class IngestApi(
         Height = r.Height,
         SizeBytes = r.SizeBytes,
         ModelVersion = r.ModelVersion ?? "",
+    };
+
+    private static ImageRole ToProto(GalleryRole role) => role == GalleryRole.Landmark ? ImageRole.Landmark : ImageRole.NonLandmark;
+
+    private static ImageStatus ToProto(CatalogStatus status) => status switch
+    {
+        CatalogStatus.Ingested => ImageStatus.Ingested,
+        CatalogStatus.Preprocessed => ImageStatus.Preprocessed,
+        CatalogStatus.Indexed => ImageStatus.Indexed,
+        CatalogStatus.Rejected => ImageStatus.Rejected,
+        _ => ImageStatus.Unspecified,
     };
 }

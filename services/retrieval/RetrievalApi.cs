@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.VectorIndex;
@@ -14,7 +15,7 @@ public sealed class RetrievalApi(GalleryIndex gallery) : RetrievalService.Retrie
     {
         if (request.TopK is < 1 or > MaxTopK)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"top_k must be between 1 and {MaxTopK}"));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "top_k", $"top_k must be between 1 and {MaxTopK}");
         }
         var response = new SearchResponse();
         var collection = await gallery.ResolveAsync(request.ModelVersion, context.CancellationToken);
@@ -42,7 +43,7 @@ public sealed class RetrievalApi(GalleryIndex gallery) : RetrievalService.Retrie
         }
         catch (ArgumentException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "queries", ex.Message);
         }
         foreach (var hits in results)
         {

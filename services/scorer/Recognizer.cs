@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Recognition;
@@ -41,12 +42,13 @@ public sealed class Recognizer(
         var started = Stopwatch.GetTimestamp();
         if (image.IsEmpty)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "empty: the image has no bytes"));
+            throw ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.ImageEmpty, "empty: the image has no bytes",
+                new Dictionary<string, string> { [ErrorReasons.RejectionCodeKey] = "empty" }, ("image", "the image has no bytes"));
         }
         topK = topK <= 0 ? DefaultTopK : Math.Min(topK, MaxTopK);
         var embedRequest = new EmbedRequest();
         embedRequest.Images.Add(image);
-        var embedded = await embedder.EmbedAsync(embedRequest, endpoints.Value.Deadline(cancellationToken));
+        var embedded = await EmbedAsync(embedRequest, "image", cancellationToken);
         var vector = embedded.Embeddings[0].Values;
         // Settings calibrated for the model that embedded the query, over the configured ones.
         var options = scorerOptions.CurrentValue.WithModelSettings(embedded.ScorerSettings);
@@ -95,7 +97,7 @@ public sealed class Recognizer(
             case FindSimilarRequest.QueryOneofCase.Image:
                 var embedRequest = new EmbedRequest();
                 embedRequest.Images.Add(request.Image);
-                var embedded = await embedder.EmbedAsync(embedRequest, endpoints.Value.Deadline(cancellationToken));
+                var embedded = await EmbedAsync(embedRequest, "image", cancellationToken);
                 vector = embedded.Embeddings[0].Values;
                 modelVersion = embedded.ModelVersion;
                 break;
@@ -103,19 +105,34 @@ public sealed class Recognizer(
                 var found = await retrieval.GetVectorAsync(new GetVectorRequest { ImageId = request.ImageId }, endpoints.Value.Deadline(cancellationToken));
                 if (!found.Found)
                 {
-                    throw new RpcException(new Status(StatusCode.NotFound, $"image '{request.ImageId}' is not in the index"));
+                    throw ApiErrors.Create(StatusCode.NotFound, ErrorReasons.ImageNotIndexed, $"image '{request.ImageId}' is not in the index",
+                        new Dictionary<string, string> { ["image_id"] = request.ImageId });
                 }
                 vector = found.Vector;
                 modelVersion = "";
                 break;
             default:
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "set either image or image_id"));
+                throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "query", "set either image or image_id");
         }
         var hits = await SearchAsync(vector, topK, request.IncludeNonLandmarks ? ImageRole.Unspecified : ImageRole.Landmark, modelVersion, cancellationToken);
         var landmarkNames = await names.GetAsync(cancellationToken);
         var response = new FindSimilarResponse { ModelVersion = modelVersion };
         response.Neighbours.AddRange(hits.Select(h => ToNeighbour(h, landmarkNames)));
         return response;
+    }
+
+    /// <summary>Embeds the query; an image the embedder refuses is this request's <paramref name="field"/> at fault (the
+    /// embedder's reason and rejection code kept).</summary>
+    private async Task<EmbedResponse> EmbedAsync(EmbedRequest request, string field, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await embedder.EmbedAsync(request, endpoints.Value.Deadline(cancellationToken));
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && ApiErrors.ErrorInfoOf(ex) is { } info)
+        {
+            throw ApiErrors.Create(StatusCode.InvalidArgument, info.Reason, ex.Status.Detail, info.Metadata, (field, ex.Status.Detail));
+        }
     }
 
     private async Task<IReadOnlyList<Hit>> SearchAsync(IEnumerable<float> vector, int topK, ImageRole role, string modelVersion, CancellationToken ct)
@@ -159,8 +176,19 @@ public sealed class LandmarkNames(IngestService.IngestServiceClient ingest, IOpt
         {
             if (DateTime.UtcNow >= _expires)
             {
-                var response = await ingest.ListLandmarksAsync(new ListLandmarksRequest(), endpoints.Value.Deadline(cancellationToken));
-                _names = response.Landmarks.ToDictionary(l => l.LandmarkId, l => l.Name, StringComparer.Ordinal);
+                var names = new Dictionary<string, string>(StringComparer.Ordinal);
+                var request = new ListLandmarksRequest { PageSize = Paging.MaxPageSize };
+                do
+                {
+                    var page = await ingest.ListLandmarksAsync(request, endpoints.Value.Deadline(cancellationToken));
+                    foreach (var landmark in page.Landmarks)
+                    {
+                        names[landmark.LandmarkId] = landmark.Name;
+                    }
+                    request.PageToken = page.NextPageToken;
+                }
+                while (request.PageToken.Length > 0);
+                _names = names;
                 _expires = DateTime.UtcNow + Lifetime;
             }
             return _names;

@@ -1,8 +1,9 @@
-using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
 using Landmark.Embedding;
 using Landmark.Onnx;
+using Landmark.Contracts.Api;
 
 namespace Landmark.Trainer;
 
@@ -30,33 +31,33 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
         }
         catch (ModelNotRegisteredException ex)
         {
-            throw new RpcException(new Status(StatusCode.NotFound, ex.Message));
+            throw ApiErrors.Create(StatusCode.NotFound, ErrorReasons.ModelNotFound, ex.Message,
+                new Dictionary<string, string> { ["version"] = ex.Version });
         }
         catch (ArgumentException ex)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, ex.Message));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "version", ex.Message);
         }
         catch (InvalidOperationException ex)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, ex.Message));
+            throw ApiErrors.Create(StatusCode.FailedPrecondition, ErrorReasons.ModelNotServable, ex.Message);
         }
     }
 
     public override async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         var live = await registry.GetLiveAsync(context.CancellationToken);
-        var response = new ListModelsResponse();
-        foreach (var manifest in await registry.ListAsync(context.CancellationToken))
-        {
-            response.Models.Add(ToProto(manifest, manifest.Version == live?.Version));
-        }
+        var page = Paging.Paginate(await registry.ListAsync(context.CancellationToken), m => Paging.TimeKey(m.CreatedAt, m.Version),
+            request.PageSize, request.PageToken);
+        var response = new ListModelsResponse { NextPageToken = page.NextPageToken };
+        response.Models.AddRange(page.Items.Select(m => ToProto(m, m.Version == live?.Version)));
         return response;
     }
 
     public override async Task<ModelInfo> GetLiveModel(GetLiveModelRequest request, ServerCallContext context)
     {
         var live = await registry.GetLiveAsync(context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, "no model is live yet"));
+            ?? throw ApiErrors.Create(StatusCode.NotFound, ErrorReasons.NoLiveModel, "no model is live yet");
         return ToProto(live, true);
     }
 
@@ -70,7 +71,7 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
             InputSize = m.InputSize,
             Dimension = m.Dimension,
             Live = live,
-            CreatedAt = m.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
+            CreateTime = Timestamp.FromDateTimeOffset(m.CreatedAt),
             ObjectKey = ModelRegistry.ModelKey(m.Version),
         };
         info.Mean.AddRange(m.Mean);

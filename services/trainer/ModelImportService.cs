@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Embedding;
 using Landmark.Onnx;
@@ -118,8 +119,9 @@ public sealed class ModelImportService(ModelRegistry registry, IOptions<ModelImp
                     total += message.Chunk.Length;
                     if (total > limits.MaxBytes)
                     {
-                        throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                            $"the model is larger than the import limit of {limits.MaxBytes} bytes ({ModelImportOptions.SectionName}:MaxBytes)."));
+                        throw ApiErrors.Create(StatusCode.ResourceExhausted, ErrorReasons.ModelTooLarge,
+                            $"the model is larger than the import limit of {limits.MaxBytes} bytes ({ModelImportOptions.SectionName}:MaxBytes).",
+                            new Dictionary<string, string> { ["max_bytes"] = limits.MaxBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) });
                     }
                     await spool.WriteAsync(message.Chunk.Memory, cancellationToken);
                     break;
@@ -139,7 +141,9 @@ public sealed class ModelImportService(ModelRegistry registry, IOptions<ModelImp
         return onnx;
     }
 
-    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+    /// <summary>The model (or the import's messages) cannot be registered: reason MODEL_INVALID.</summary>
+    private static RpcException Invalid(string message) =>
+        ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.ModelInvalid, message, violations: ("chunk", message));
 
     public void Dispose() => _oneAtATime.Dispose();
 }

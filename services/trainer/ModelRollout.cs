@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Embedding;
@@ -26,11 +26,11 @@ public sealed class ModelNotRegisteredException(string version) : Exception($"Mo
 /// </summary>
 public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBus bus, ILogger<ModelRollout> logger) : IModelRollout
 {
-    public const string StatePending = "pending";
-    public const string StateReindexing = "reindexing";
-    public const string StateLive = "live";
-    public const string StateFailed = "failed";
-    public const string StateNone = "none";
+    // The states as stored in rollouts/current.json (the API's are RolloutStatus.Types.State).
+    private const string StatePending = "pending";
+    private const string StateReindexing = "reindexing";
+    private const string StateLive = "live";
+    private const string StateFailed = "failed";
 
     private const string CurrentKey = "rollouts/current.json";
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -227,19 +227,29 @@ public sealed class ModelRollout(ModelRegistry registry, IObjectStore store, IBu
             cancellationToken: cancellationToken);
 
     private static RolloutStatus ToStatus(RolloutRecord? record, string? live) => record is null
-        ? new RolloutStatus { State = StateNone, LiveVersion = live ?? "", Version = live ?? "" }
+        ? new RolloutStatus { State = RolloutStatus.Types.State.None, LiveVersion = live ?? "", Version = live ?? "" }
         : new RolloutStatus
         {
             Version = record.Version,
             LiveVersion = live ?? "",
             PreviousVersion = record.PreviousVersion ?? "",
-            State = record.State,
+            State = ToProto(record.State),
             ImagesTotal = record.Total,
             ImagesDone = record.Done,
             ImagesSkipped = record.Skipped,
-            StartedAt = record.StartedAt.ToString("O", CultureInfo.InvariantCulture),
-            FinishedAt = record.FinishedAt?.ToString("O", CultureInfo.InvariantCulture) ?? "",
+            StartTime = Timestamp.FromDateTimeOffset(record.StartedAt),
+            EndTime = record.FinishedAt is { } finished ? Timestamp.FromDateTimeOffset(finished) : null,
         };
+
+    /// <summary>The API's state of a stored state (the text kept in <c>rollouts/current.json</c>).</summary>
+    private static RolloutStatus.Types.State ToProto(string state) => state switch
+    {
+        StatePending => RolloutStatus.Types.State.Pending,
+        StateReindexing => RolloutStatus.Types.State.Reindexing,
+        StateLive => RolloutStatus.Types.State.Live,
+        StateFailed => RolloutStatus.Types.State.Failed,
+        _ => RolloutStatus.Types.State.Unspecified,
+    };
 
     /// <summary>The roll-out as stored at <c>rollouts/current.json</c>.</summary>
     private sealed record RolloutRecord(string Version, string? PreviousVersion, string State, long Total, long Done, long Skipped,

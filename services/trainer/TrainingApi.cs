@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Landmark.Contracts.Api.V1;
+using Landmark.Contracts.Api;
 using Landmark.Training;
 using Microsoft.Extensions.Options;
 
@@ -17,7 +19,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             : request.JobId;
         if (!JobIdPattern().IsMatch(jobId))
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "job_id: letters, digits, '-' and '_' only (at most 64)"));
+            throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "job_id", "job_id: letters, digits, '-' and '_' only (at most 64)");
         }
         var options = TrainingOptionsBinder.Bind(defaults.Value, request.Options);
         var (updates, subscription) = runner.Subscribe(jobId);
@@ -34,24 +36,30 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         using (subscription)
         {
             var job = await runner.GetAsync(request.JobId, context.CancellationToken)
-                ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+                ?? throw JobNotFound(request.JobId);
             await StreamAsync(job, updates, responseStream, context.CancellationToken);
         }
     }
 
     public override async Task<ListTrainingJobsResponse> ListTrainingJobs(ListTrainingJobsRequest request, ServerCallContext context)
     {
-        var response = new ListTrainingJobsResponse();
-        response.Jobs.AddRange((await runner.ListAsync(context.CancellationToken)).Select(ToProto));
+        var page = Paging.Paginate(await runner.ListAsync(context.CancellationToken), j => Paging.TimeKey(j.CreatedAt, j.JobId),
+            request.PageSize, request.PageToken);
+        var response = new ListTrainingJobsResponse { NextPageToken = page.NextPageToken };
+        response.Jobs.AddRange(page.Items.Select(ToProto));
         return response;
     }
 
     public override async Task<TrainingJob> CancelTraining(CancelTrainingRequest request, ServerCallContext context)
     {
         var job = await runner.CancelAsync(request.JobId, context.CancellationToken)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no training job '{request.JobId}'"));
+            ?? throw JobNotFound(request.JobId);
         return ToProto(job);
     }
+
+    private static RpcException JobNotFound(string jobId) =>
+        ApiErrors.Create(StatusCode.NotFound, ErrorReasons.TrainingJobNotFound, $"no training job '{jobId}'",
+            new Dictionary<string, string> { ["job_id"] = jobId });
 
     private static async Task StreamAsync(TrainingJobRecord job, System.Threading.Channels.ChannelReader<TrainingUpdate> updates,
         IServerStreamWriter<TrainingProgress> stream, CancellationToken cancellationToken)
@@ -76,20 +84,33 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         }
     }
 
+    public static TrainingJob.Types.State ToProto(TrainingJobState state) => state switch
+    {
+        TrainingJobState.Queued => TrainingJob.Types.State.Queued,
+        TrainingJobState.Loading => TrainingJob.Types.State.Loading,
+        TrainingJobState.Training => TrainingJob.Types.State.Training,
+        TrainingJobState.Exporting => TrainingJob.Types.State.Exporting,
+        TrainingJobState.Evaluating => TrainingJob.Types.State.Evaluating,
+        TrainingJobState.Completed => TrainingJob.Types.State.Completed,
+        TrainingJobState.Failed => TrainingJob.Types.State.Failed,
+        TrainingJobState.Cancelled => TrainingJob.Types.State.Cancelled,
+        _ => TrainingJob.Types.State.Unspecified,
+    };
+
     public static TrainingJob ToProto(TrainingJobRecord job)
     {
         var proto = new TrainingJob
         {
             JobId = job.JobId,
-            State = job.State.ToString().ToLowerInvariant(),
+            State = ToProto(job.State),
             Epoch = job.Epoch,
             Epochs = job.Options.Epochs,
             Step = job.Step,
             TotalSteps = job.TotalSteps,
             ModelVersion = job.ModelVersion ?? "",
             Error = job.Error ?? "",
-            CreatedAt = job.CreatedAt.ToString("O", CultureInfo.InvariantCulture),
-            UpdatedAt = job.UpdatedAt.ToString("O", CultureInfo.InvariantCulture),
+            CreateTime = Timestamp.FromDateTimeOffset(job.CreatedAt),
+            UpdateTime = Timestamp.FromDateTimeOffset(job.UpdatedAt),
             Resumes = job.Resumes,
             CheckpointStep = job.CheckpointStep,
             RunningLoss = job.RunningLoss,
@@ -140,7 +161,7 @@ public static class TrainingOptionsBinder
                 var root = Regex.Replace(key, ":[0-9]+$", "");
                 if (!known.Contains(root))
                 {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"unknown training option '{key}'"));
+                    throw ApiErrors.InvalidField(ErrorReasons.TrainingOptionsInvalid, $"options[{key}]", $"unknown training option '{key}'");
                 }
             }
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(overrides.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).Build();
@@ -151,13 +172,14 @@ public static class TrainingOptionsBinder
             }
             catch (InvalidOperationException ex)
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"training options: {ex.Message}"));
+                throw ApiErrors.InvalidField(ErrorReasons.TrainingOptionsInvalid, "options", $"training options: {ex.Message}");
             }
         }
         var result = new TrainingOptionsValidator().Validate(null, options);
         if (result.Failed)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "training options: " + string.Join("; ", result.Failures)));
+            throw ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.TrainingOptionsInvalid, "training options: " + string.Join("; ", result.Failures),
+                violations: result.Failures.Select(f => ("options", f)));
         }
         return options;
     }

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Imaging;
@@ -28,8 +30,7 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
     public async Task<IReadOnlyList<string>> ListNonLandmarksAsync(CancellationToken cancellationToken)
     {
         var ids = new List<string>();
-        using var call = ingest.ListImages(new ListImagesRequest { Role = ImageRole.NonLandmark, Status = ImageStatus.Indexed }, cancellationToken: cancellationToken);
-        await foreach (var record in call.ResponseStream.ReadAllAsync(cancellationToken))
+        await foreach (var record in ListIndexedAsync(ImageRole.NonLandmark, cancellationToken))
         {
             ids.Add(record.ImageId);
         }
@@ -39,9 +40,7 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
     public async Task<IReadOnlyList<GalleryImage>> ListGalleryAsync(CancellationToken cancellationToken)
     {
         var images = new List<GalleryImage>();
-        using var call = ingest.ListImages(new ListImagesRequest { Role = ImageRole.Landmark, Status = ImageStatus.Indexed },
-            cancellationToken: cancellationToken);
-        await foreach (var record in call.ResponseStream.ReadAllAsync(cancellationToken))
+        await foreach (var record in ListIndexedAsync(ImageRole.Landmark, cancellationToken))
         {
             if (!string.IsNullOrEmpty(record.LandmarkId))
             {
@@ -71,6 +70,22 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
                 hashed[i] = gallery[i] with { PerceptualHash = hash };
             });
         return hashed;
+    }
+
+    /// <summary>Every indexed catalog record with this role, page after page.</summary>
+    private async IAsyncEnumerable<ImageRecord> ListIndexedAsync(ImageRole role, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListImagesRequest { Role = role, Status = ImageStatus.Indexed, PageSize = Paging.MaxPageSize };
+        do
+        {
+            var page = await ingest.ListImagesAsync(request, cancellationToken: cancellationToken);
+            foreach (var record in page.Images)
+            {
+                yield return record;
+            }
+            request.PageToken = page.NextPageToken;
+        }
+        while (request.PageToken.Length > 0);
     }
 
     /// <summary>Class curation (at least <see cref="TrainingOptions.MinImagesPerClass"/> images, the

@@ -1,5 +1,6 @@
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -16,8 +17,9 @@ namespace Landmark.ServiceDefaults;
 /// </summary>
 public sealed class ApiKeyAuthorizer(IOptionsMonitor<AuthOptions> options, ApiKeyRing keys, IHostEnvironment environment)
 {
-    /// <summary>Null when the call may proceed, else the status that refuses it.</summary>
-    public Status? Check(Endpoint? endpoint, string? presentedKey)
+    /// <summary>Null when the call may proceed, else the error that refuses it (a <c>google.rpc.Status</c> with an
+    /// <c>ErrorInfo</c> reason).</summary>
+    public RpcException? Check(Endpoint? endpoint, string? presentedKey)
     {
         var current = options.CurrentValue;
         if (!current.Required)
@@ -27,7 +29,7 @@ public sealed class ApiKeyAuthorizer(IOptionsMonitor<AuthOptions> options, ApiKe
         var method = endpoint?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method;
         if (method is null)
         {
-            return new Status(StatusCode.PermissionDenied, "Unknown method.");
+            return ApiErrors.Create(StatusCode.PermissionDenied, ErrorReasons.ScopeMissing, "Unknown method.");
         }
         var access = MethodAccessPolicy.For(method.ServiceName, method.FullName);
         if (access.Kind == AccessKind.Open ||
@@ -37,16 +39,18 @@ public sealed class ApiKeyAuthorizer(IOptionsMonitor<AuthOptions> options, ApiKe
         }
         if (string.IsNullOrEmpty(presentedKey))
         {
-            return new Status(StatusCode.Unauthenticated, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header.");
+            return ApiErrors.Create(StatusCode.Unauthenticated, ErrorReasons.ApiKeyMissing, $"Missing API key: send it in the '{AuthOptions.ApiKeyHeader}' header.",
+                new Dictionary<string, string> { ["header"] = AuthOptions.ApiKeyHeader });
         }
         var scopes = keys.Find(presentedKey);
         if (scopes is null)
         {
-            return new Status(StatusCode.Unauthenticated, "Invalid API key.");
+            return ApiErrors.Create(StatusCode.Unauthenticated, ErrorReasons.ApiKeyInvalid, "Invalid API key.");
         }
         if (access.Kind == AccessKind.Scoped && !scopes.Contains(access.Scope!))
         {
-            return new Status(StatusCode.PermissionDenied, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs.");
+            return ApiErrors.Create(StatusCode.PermissionDenied, ErrorReasons.ScopeMissing, $"This API key lacks the '{access.Scope}' scope that {method.FullName} needs.",
+                new Dictionary<string, string> { ["scope"] = access.Scope!, ["method"] = method.FullName });
         }
         return null;
     }

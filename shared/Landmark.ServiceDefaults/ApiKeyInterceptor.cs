@@ -42,7 +42,7 @@ public sealed class ApiKeyInterceptor(ApiKeyAuthorizer authorizer) : Interceptor
     {
         if (authorizer.Check(context.GetHttpContext().GetEndpoint(), context.RequestHeaders.GetValue(AuthOptions.ApiKeyHeader)) is { } denied)
         {
-            throw new RpcException(denied);
+            throw denied;
         }
     }
 }

@@ -46,4 +46,15 @@ public static class GrpcResponses
         response.Headers["grpc-message"] = Uri.EscapeDataString(status.Detail);
         return response.CompleteAsync();
     }
+
+    /// <summary>As <see cref="WriteStatusAsync(HttpContext, Status)"/>, with the error's trailers (its
+    /// <c>grpc-status-details-bin</c>) in the headers.</summary>
+    public static Task WriteStatusAsync(HttpContext context, RpcException error)
+    {
+        foreach (var entry in error.Trailers)
+        {
+            context.Response.Headers[entry.Key] = entry.IsBinary ? Convert.ToBase64String(entry.ValueBytes).TrimEnd('=') : entry.Value;
+        }
+        return WriteStatusAsync(context, error.Status);
+    }
 }

@@ -95,8 +95,10 @@ public static class ServiceDefaultsExtensions
             o.Interceptors.Add<ApiKeyInterceptor>();
         })
         // The JSON/HTTP face: each unary RPC with a google.api.http route is also served as JSON over HTTP/1.1 and
-        // HTTP/2 (same service code, same interceptors: the API key check applies to it alike).
-        .AddJsonTranscoding();
+        // HTTP/2 (same service code, same interceptors: the API key check applies to it alike). Errors keep their
+        // google.rpc.Status details (ErrorInfo, BadRequest) in the JSON body, so the registry knows those types.
+        .AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+            Google.Rpc.ErrorInfo.Descriptor, Google.Rpc.BadRequest.Descriptor));
         builder.Services.AddGrpcSwagger();
         builder.Services.AddSwaggerGen(o =>
         {

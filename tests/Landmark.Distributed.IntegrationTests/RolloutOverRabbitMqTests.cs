@@ -76,7 +76,7 @@ public sealed class RolloutOverRabbitMqTests(DistributedPlatform platform, ITest
     private async Task<bool> IsLiveAsync(string version)
     {
         var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-        return status.Version == version && status.State == "live" && status.LiveVersion == version;
+        return status.Version == version && status.State == RolloutStatus.Types.State.Live && status.LiveVersion == version;
     }
 
     private static async Task<string> ReplicaVersionAsync(EmbedderService.EmbedderServiceClient embedder, ByteString image) =>

@@ -5,6 +5,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Testing;
@@ -158,6 +159,19 @@ public sealed class AuthorizationTests(AuthorizedPlatformFixture fixture) : ICla
         {
             return ex.StatusCode;
         }
+    }
+
+    [Fact]
+    public async Task Refusals_carry_a_stable_reason_and_the_missing_scope_in_their_error_info()
+    {
+        var missing = await Assert.ThrowsAsync<RpcException>(() => CallAsync("IngestService", null));
+        Assert.Equal((ErrorReasons.ApiKeyMissing, ApiErrors.Domain), (ApiErrors.ErrorInfoOf(missing)!.Reason, ApiErrors.ErrorInfoOf(missing)!.Domain));
+        var wrong = await Assert.ThrowsAsync<RpcException>(() => CallAsync("IngestService", Key("wrong-key-wrong-key-wrong")));
+        Assert.Equal(ErrorReasons.ApiKeyInvalid, ApiErrors.ErrorInfoOf(wrong)!.Reason);
+        var scope = await Assert.ThrowsAsync<RpcException>(() => CallAsync("ModelService", Key(AuthorizedPlatformFixture.IngestKey)));
+        Assert.Equal(StatusCode.PermissionDenied, scope.StatusCode);
+        var info = ApiErrors.ErrorInfoOf(scope)!;
+        Assert.Equal((ErrorReasons.ScopeMissing, "admin", "/landmark.v1.ModelService/ListModels"), (info.Reason, info.Metadata["scope"], info.Metadata["method"]));
     }
 
     [Theory]

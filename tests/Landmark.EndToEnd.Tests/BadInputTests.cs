@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Testing;
 using SkiaSharp;
@@ -31,28 +32,36 @@ public sealed class BadInputTests : IAsyncLifetime
             Content = ByteString.CopyFrom(bytes),
         }).ResponseAsync;
 
-    private async Task AssertRefused(byte[] bytes, string code)
+    /// <summary>The refusal as google.rpc.Status: the human message (<c>code: reason</c>), an ErrorInfo with the stable
+    /// reason and the rejection code, a BadRequest naming the upload's content.</summary>
+    private async Task AssertRefused(byte[] bytes, string code, string reason)
     {
         var error = await Assert.ThrowsAsync<RpcException>(() => Upload(bytes));
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.StartsWith(code + ":", error.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal(code, error.Trailers.GetValue("rejection-code"));
+        var info = ApiErrors.ErrorInfoOf(error);
+        Assert.NotNull(info);
+        Assert.Equal((reason, ApiErrors.Domain, code), (info.Reason, info.Domain, info.Metadata[ErrorReasons.RejectionCodeKey]));
+        var violation = Assert.Single(ApiErrors.BadRequestOf(error)!.FieldViolations);
+        Assert.Equal("content", violation.Field);
+        Assert.False(string.IsNullOrEmpty(violation.Description));
+        Assert.Equal(error.Status.Detail, error.GetRpcStatus()!.Message);
     }
 
     [Fact]
-    public Task Empty_file_is_refused_with_code_empty() => AssertRefused([], "empty");
+    public Task Empty_file_is_refused_with_code_empty() => AssertRefused([], "empty", "IMAGE_EMPTY");
 
     [Fact]
     public Task Text_file_named_jpg_is_refused_as_unsupported_format() =>
-        AssertRefused("this is not an image, just text\n"u8.ToArray(), "unsupported_format");
+        AssertRefused("this is not an image, just text\n"u8.ToArray(), "unsupported_format", "IMAGE_UNSUPPORTED_FORMAT");
 
     [Fact]
     public Task One_by_one_image_is_refused_as_too_small() =>
-        AssertRefused(TestImages.Jpeg(1, 1, SKColors.Red), "too_small");
+        AssertRefused(TestImages.Jpeg(1, 1, SKColors.Red), "too_small", "IMAGE_TOO_SMALL");
 
     [Fact]
     public Task Header_declaring_30000_by_30000_pixels_is_refused_as_too_large_without_decoding() =>
-        AssertRefused(TestImages.PngBombHeader(30000, 30000), "too_large");
+        AssertRefused(TestImages.PngBombHeader(30000, 30000), "too_large", "IMAGE_TOO_LARGE");
 
     [Fact]
     public async Task Truncated_jpeg_is_stored_then_rejected_with_a_recorded_reason()
@@ -73,11 +82,17 @@ public sealed class BadInputTests : IAsyncLifetime
     [Fact]
     public async Task Recognizing_a_corrupt_image_is_invalid_argument_with_the_reason()
     {
+        // The embedder's refusal reaches the caller of the public API with its reason, naming the request's image field.
         var error = await Assert.ThrowsAsync<RpcException>(() => _platform.Recognition.RecognizeAsync(
             new RecognizeRequest { Image = ByteString.CopyFrom("GIF89a-broken-bytes-here"u8.ToArray()) }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        var info = ApiErrors.ErrorInfoOf(error)!;
+        Assert.StartsWith("IMAGE_", info.Reason, StringComparison.Ordinal);
+        Assert.Equal(ErrorReasons.ForRejection(info.Metadata[ErrorReasons.RejectionCodeKey]), info.Reason);
+        Assert.Equal("image", Assert.Single(ApiErrors.BadRequestOf(error)!.FieldViolations).Field);
         var empty = await Assert.ThrowsAsync<RpcException>(() => _platform.Recognition.RecognizeAsync(new RecognizeRequest()).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        Assert.Equal(ErrorReasons.ImageEmpty, ApiErrors.ErrorInfoOf(empty)!.Reason);
     }
 
     [Fact]
@@ -86,6 +101,8 @@ public sealed class BadInputTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<RpcException>(() => Upload(TestImages.Jpeg(64, 64, SKColors.Green), landmark: ""));
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("landmark_id", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(ErrorReasons.ImageMetadataInvalid, ApiErrors.ErrorInfoOf(error)!.Reason);
+        Assert.Equal("metadata", Assert.Single(ApiErrors.BadRequestOf(error)!.FieldViolations).Field);
     }
 
     [Fact]
@@ -148,5 +165,16 @@ public sealed class BadInputTests : IAsyncLifetime
         using var call = _platform.Ingest.ImportDataset(new ImportDatasetRequest { Path = Path.Combine(_imports.Path, "nope") });
         var error = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext());
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(ErrorReasons.DatasetRefused, ApiErrors.ErrorInfoOf(error)!.Reason);
+        Assert.Equal("path", Assert.Single(ApiErrors.BadRequestOf(error)!.FieldViolations).Field);
+    }
+
+    [Fact]
+    public async Task A_bad_page_token_is_invalid_argument_naming_the_field()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(() => _platform.Ingest.ListLandmarksAsync(new ListLandmarksRequest { PageToken = "forged" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(ErrorReasons.PageTokenInvalid, ApiErrors.ErrorInfoOf(error)!.Reason);
+        Assert.Equal("page_token", Assert.Single(ApiErrors.BadRequestOf(error)!.FieldViolations).Field);
     }
 }

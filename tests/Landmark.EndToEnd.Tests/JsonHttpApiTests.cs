@@ -122,8 +122,36 @@ public sealed class JsonHttpApiTests
         Assert.Equal(8, stats["landmarkImages"]!.GetValue<int>());
         Assert.Equal(2, stats["landmarks"]!.GetValue<int>());
 
+        // ListImages pages: three a page, each page's token fetches the next, the last page has none; every image once,
+        // in id order. A made-up token or one replayed with other filters is 400 (INVALID_ARGUMENT).
+        var listed = new List<string>();
+        var pages = 0;
+        var token = "";
+        do
+        {
+            var page = await JsonAsync(await http.GetAsync("/v1/images?status=IMAGE_STATUS_INDEXED&pageSize=3" +
+                (token.Length > 0 ? "&pageToken=" + Uri.EscapeDataString(token) : "")));
+            listed.AddRange(page["images"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()));
+            token = page["nextPageToken"]?.GetValue<string>() ?? "";
+            pages++;
+        }
+        while (token.Length > 0);
+        Assert.Equal(ids.Order(StringComparer.Ordinal), listed);
+        Assert.Equal(3, pages);
+        var secondPage = (await JsonAsync(await http.GetAsync("/v1/images?status=IMAGE_STATUS_INDEXED&pageSize=3")))["nextPageToken"]!.GetValue<string>();
+        foreach (var query in new[] { "pageToken=not-a-token", "status=IMAGE_STATUS_REJECTED&pageToken=" + Uri.EscapeDataString(secondPage), "pageSize=-1" })
+        {
+            using var refused = await http.GetAsync("/v1/images?" + query);
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{query}: {(int)refused.StatusCode} {await refused.Content.ReadAsStringAsync()}");
+        }
+
+        // States are enum names and times RFC 3339 timestamps.
         var models = (await JsonAsync(await http.GetAsync("/v1/models")))["models"]!.AsArray();
         Assert.Single(models, m => m!["live"]?.GetValue<bool>() == true);
+        Assert.All(models, m => Assert.InRange(DateTimeOffset.Parse(m!["createTime"]!.GetValue<string>(), CultureInfo.InvariantCulture),
+            DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1)));
+        var rollout = await JsonAsync(await http.GetAsync("/v1/rollout"));
+        Assert.Contains(rollout["state"]!.GetValue<string>(), new[] { "NONE", "PENDING", "REINDEXING", "LIVE" });
         var live = await JsonAsync(await http.GetAsync("/v1/models:live"));
         Assert.Equal(answer["modelVersion"]!.GetValue<string>(), live["version"]!.GetValue<string>());
 
@@ -133,6 +161,12 @@ public sealed class JsonHttpApiTests
         var error = JsonNode.Parse(await bad.Content.ReadAsStringAsync())!;
         Assert.Equal(3, error["code"]!.GetValue<int>()); // INVALID_ARGUMENT
         Assert.False(string.IsNullOrEmpty(error["message"]?.GetValue<string>()));
+        var details = error["details"]!.AsArray();
+        var info = Assert.Single(details, d => d!["@type"]!.GetValue<string>() == "type.googleapis.com/google.rpc.ErrorInfo")!;
+        Assert.StartsWith("IMAGE_", info["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("landmark.v1", info["domain"]!.GetValue<string>());
+        var badRequest = Assert.Single(details, d => d!["@type"]!.GetValue<string>() == "type.googleapis.com/google.rpc.BadRequest")!;
+        Assert.Equal("image", badRequest["fieldViolations"]![0]!["field"]!.GetValue<string>());
 
         // Client-streaming RPCs stay gRPC-only.
         using var streaming = await http.PostAsync("/v1/images:stream", new StringContent("{}"));
@@ -148,12 +182,16 @@ public sealed class JsonHttpApiTests
         using var __ = http;
         var document = await JsonAsync(await http.GetAsync("/openapi/v1.json"));
         var paths = document["paths"]!.AsObject();
-        foreach (var path in new[] { "/v1/recognize", "/v1/stats", "/v1/models", "/v1/images" })
+        foreach (var path in new[] { "/v1/recognize", "/v1/stats", "/v1/models", "/v1/images", "/v1/landmarks" })
         {
             Assert.True(paths.ContainsKey(path), $"{path} is not in the OpenAPI document: {string.Join(", ", paths.Select(p => p.Key))}");
         }
         Assert.NotNull(paths["/v1/recognize"]!["post"]);
         Assert.NotNull(paths["/v1/stats"]!["get"]);
+        // ListImages is a paged GET beside the upload's POST.
+        Assert.NotNull(paths["/v1/images"]!["get"]);
+        Assert.NotNull(paths["/v1/images"]!["post"]);
+        Assert.Contains("pageToken", paths["/v1/images"]!["get"]!.ToJsonString(), StringComparison.Ordinal);
         // The proto comments describe the operations; the API key is declared as the security scheme.
         Assert.Contains("Which landmark does this photo show", paths["/v1/recognize"]!["post"]!.ToJsonString(), StringComparison.Ordinal);
         var scheme = document["components"]!["securitySchemes"]!["apiKey"]!;

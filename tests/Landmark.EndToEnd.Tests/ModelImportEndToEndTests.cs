@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Onnx;
 using Landmark.Onnx.Proto;
@@ -62,7 +63,7 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
         // Published as any other model: the gallery is re-embedded with it, then it answers.
         var rollout = await platform.Models.PublishModelAsync(new PublishModelRequest { Version = version });
         Assert.Equal(baseline, rollout.LiveVersion);
-        await WaitAsync(async () => await platform.Models.GetRolloutAsync(new GetRolloutRequest()) is { State: "live" } s && s.LiveVersion == version,
+        await WaitAsync(async () => await platform.Models.GetRolloutAsync(new GetRolloutRequest()) is { State: RolloutStatus.Types.State.Live } s && s.LiveVersion == version,
             $"the roll-out of {version}");
         var query = ByteString.CopyFrom(await File.ReadAllBytesAsync(dataset.ReadSplit("val").Queries[0].Path));
         RecognizeResponse answer = new();
@@ -92,6 +93,7 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
         var garbage = await Assert.ThrowsAsync<RpcException>(() => ImportAsync(platform.Models, new ImportModelHeader(), "GIF89a not a model"u8.ToArray()));
         Assert.Equal(StatusCode.InvalidArgument, garbage.StatusCode);
         Assert.StartsWith("the file is not an ONNX model", garbage.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(ErrorReasons.ModelInvalid, ApiErrors.ErrorInfoOf(garbage)!.Reason);
 
         var badStd = await Assert.ThrowsAsync<RpcException>(() =>
             ImportAsync(platform.Models, new ImportModelHeader { Std = { 0.2f, -1f, 0.2f } }, BaselineModel.Build().OnnxBytes));
@@ -123,6 +125,7 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
 
         var error = await Assert.ThrowsAsync<RpcException>(() => ImportAsync(platform.Models, new ImportModelHeader { Name = "big" }, model.ToByteArray()));
         Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal((ErrorReasons.ModelTooLarge, "100000"), (ApiErrors.ErrorInfoOf(error)!.Reason, ApiErrors.ErrorInfoOf(error)!.Metadata["max_bytes"]));
         Assert.Equal("the model is larger than the import limit of 100000 bytes (Landmark:ModelImport:MaxBytes).", error.Status.Detail);
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Internal.V1;
 using Landmark.Embedding;
@@ -50,7 +51,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         Assert.Equal(newVersion, published.Version);
         Assert.Equal(oldVersion, published.LiveVersion);
         Assert.Equal(oldVersion, published.PreviousVersion);
-        Assert.Equal("pending", published.State);
+        Assert.Equal(RolloutStatus.Types.State.Pending, published.State);
 
         // An upload during the roll-out is embedded with the live model and must reach the new index too.
         var late = dataset.Train.Skip(14).First();
@@ -148,16 +149,18 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         var missing = await Assert.ThrowsAsync<RpcException>(async () =>
             await platform.Models.PublishModelAsync(new PublishModelRequest { Version = "no-such-model" }));
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal((ErrorReasons.ModelNotFound, "no-such-model"), (ApiErrors.ErrorInfoOf(missing)!.Reason, ApiErrors.ErrorInfoOf(missing)!.Metadata["version"]));
         var garbage = new ModelManifest { Version = "not-onnx-1", Kind = ModelManifest.KindImported, InputSize = 64, Dimension = 8 };
         await platform.Services.GetRequiredService<ModelRegistry>().RegisterAsync([1, 2, 3, 4], garbage);
         var unloadable = await Assert.ThrowsAsync<RpcException>(async () =>
             await platform.Models.PublishModelAsync(new PublishModelRequest { Version = garbage.Version }));
         Assert.Equal(StatusCode.FailedPrecondition, unloadable.StatusCode);
+        Assert.Equal(ErrorReasons.ModelNotServable, ApiErrors.ErrorInfoOf(unloadable)!.Reason);
         Assert.Contains("cannot be served", unloadable.Status.Detail, StringComparison.Ordinal);
         var rollback = await Assert.ThrowsAsync<RpcException>(async () => await platform.Models.RollbackModelAsync(new RollbackModelRequest()));
         Assert.Equal(StatusCode.FailedPrecondition, rollback.StatusCode);
         var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-        Assert.Equal("none", status.State);
+        Assert.Equal(RolloutStatus.Types.State.None, status.State);
         Assert.Equal((await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version, status.LiveVersion);
     }
 
@@ -201,7 +204,7 @@ public sealed class ModelRolloutTests(ITestOutputHelper output)
         await WaitAsync(async () =>
         {
             status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-            return status.Version == version && status.State == "live" && status.LiveVersion == version;
+            return status.Version == version && status.State == RolloutStatus.Types.State.Live && status.LiveVersion == version;
         }, $"the roll-out of {version}");
         return status!;
     }

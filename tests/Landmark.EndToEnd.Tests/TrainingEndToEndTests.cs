@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Datasets;
 using Landmark.Recognition;
@@ -52,7 +53,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             ["Backbone:Expansion"] = "2",
             ["ValidationFraction"] = "0.2",
         });
-        var states = new List<string>();
+        var states = new List<TrainingJob.Types.State>();
         var epochs = new List<TrainingEpoch>();
         TrainingJob? last = null;
         using (var call = training.StartTraining(request))
@@ -76,8 +77,8 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             output.WriteLine($"epoch {e.Epoch}: loss {e.Loss:F3} val-GAP {e.ValidationGap:F3} {e.ImagesPerSecond:F1} images/s ({e.ImageSize}px)");
         }
         Assert.NotNull(last);
-        Assert.Equal("completed", last.State);
-        Assert.Equal(["queued", "loading", "training", "exporting", "evaluating", "completed"], states);
+        Assert.Equal(TrainingJob.Types.State.Completed, last.State);
+        Assert.Equal([TrainingJob.Types.State.Queued, TrainingJob.Types.State.Loading, TrainingJob.Types.State.Training, TrainingJob.Types.State.Exporting, TrainingJob.Types.State.Evaluating, TrainingJob.Types.State.Completed], states);
         Assert.Equal([1, 2, 3], epochs.Select(e => e.Epoch));
         Assert.Equal([32, 32, 48], epochs.Select(e => e.ImageSize));
         Assert.All(epochs, e => Assert.InRange(e.ValidationGap, 0, 1));
@@ -115,7 +116,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
 
         var deadline = DateTime.UtcNow + Timeout;
         RolloutStatus rollout;
-        while ((rollout = await platform.Models.GetRolloutAsync(new GetRolloutRequest())) is not { State: "live" } || rollout.Version != model.Version)
+        while ((rollout = await platform.Models.GetRolloutAsync(new GetRolloutRequest())) is not { State: RolloutStatus.Types.State.Live } || rollout.Version != model.Version)
         {
             Assert.True(DateTime.UtcNow < deadline, $"roll-out not live: {rollout}");
             await Task.Delay(200);
@@ -168,7 +169,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             await foreach (var update in call.ResponseStream.ReadAllAsync())
             {
                 last = update.Job;
-                if (!cancelled && update.Job is { State: "training", CheckpointStep: > 0 })
+                if (!cancelled && update.Job is { State: TrainingJob.Types.State.Training, CheckpointStep: > 0 })
                 {
                     Assert.Equal("long", (await training.CancelTrainingAsync(new CancelTrainingRequest { JobId = "long" })).JobId);
                     cancelled = true;
@@ -176,14 +177,15 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             }
         }
         Assert.True(cancelled);
-        Assert.Equal("cancelled", last!.State);
+        Assert.Equal(TrainingJob.Types.State.Cancelled, last!.State);
         var stored = Assert.Single((await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs, j => j.JobId == "long");
-        Assert.Equal("cancelled", stored.State);
+        Assert.Equal(TrainingJob.Types.State.Cancelled, stored.State);
         Assert.Equal(2, stored.Classes);
         Assert.True(stored.CheckpointStep > 0);
         Assert.Empty(stored.ModelVersion);
         var missing = await Assert.ThrowsAsync<RpcException>(() => training.CancelTrainingAsync(new CancelTrainingRequest { JobId = "no-such-job" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(ErrorReasons.TrainingJobNotFound, ApiErrors.ErrorInfoOf(missing)!.Reason);
     }
 
     [Fact]
@@ -201,6 +203,8 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
             await call.ResponseStream.MoveNext();
         });
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(ErrorReasons.TrainingOptionsInvalid, ApiErrors.ErrorInfoOf(error)!.Reason);
+        Assert.Contains(ApiErrors.BadRequestOf(error)!.FieldViolations, v => v.Field == "options");
 
         TrainingJob? last = null;
         using (var call = training.StartTraining(new StartTrainingRequest { JobId = "empty" }))
@@ -210,7 +214,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
                 last = update.Job;
             }
         }
-        Assert.Equal("failed", last!.State);
+        Assert.Equal(TrainingJob.Types.State.Failed, last!.State);
         Assert.Contains("import a dataset first", last.Error, StringComparison.Ordinal);
     }
 }

@@ -60,8 +60,8 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
 
         output.WriteLine($"resumed:       {Describe(resumed)}");
         output.WriteLine($"uninterrupted: {Describe(uninterrupted)}");
-        Assert.Equal("completed", resumed.Job.State);
-        Assert.Equal("completed", uninterrupted.Job.State);
+        Assert.Equal(TrainingJob.Types.State.Completed, resumed.Job.State);
+        Assert.Equal(TrainingJob.Types.State.Completed, uninterrupted.Job.State);
         Assert.Equal(1, resumed.Job.Resumes);
         Assert.Equal(0, uninterrupted.Job.Resumes);
         Assert.Equal(uninterrupted.Job.TotalSteps, resumed.Job.Step);
@@ -113,7 +113,7 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
             {
                 Assert.False(first.HasExited, "the one-shot trainer ended before it could be killed:\n" + first.Log);
                 var job = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs.SingleOrDefault(j => j.JobId == "nightly-1");
-                if (job is { State: "training", CheckpointStep: > 0 } && job.CheckpointStep < job.TotalSteps / 2)
+                if (job is { State: TrainingJob.Types.State.Training, CheckpointStep: > 0 } && job.CheckpointStep < job.TotalSteps / 2)
                 {
                     first.Kill();
                     output.WriteLine($"killed the one-shot trainer at checkpoint step {job.CheckpointStep}/{job.TotalSteps}");
@@ -131,7 +131,7 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
         Assert.True(exit == 0, "exit code " + exit + ":\n" + second.Log);
         var done = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs.Single(j => j.JobId == "nightly-1");
         output.WriteLine($"{done.State} after {done.Resumes} resume(s), model {done.ModelVersion}, val_gap {done.Metrics.GetValueOrDefault("val_gap"):F4}");
-        Assert.Equal("completed", done.State);
+        Assert.Equal(TrainingJob.Types.State.Completed, done.State);
         Assert.Equal(1, done.Resumes);
         Assert.Equal(done.TotalSteps, done.Step);
         Assert.Contains((await new ModelService.ModelServiceClient(channel).ListModelsAsync(new ListModelsRequest())).Models, m => m.Version == done.ModelVersion);
@@ -158,11 +158,11 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
         await foreach (var update in call.ResponseStream.ReadAllAsync())
         {
             var job = update.Job;
-            Assert.NotEqual("failed", job.State);
-            Assert.NotEqual("completed", job.State);
+            Assert.NotEqual(TrainingJob.Types.State.Failed, job.State);
+            Assert.NotEqual(TrainingJob.Types.State.Completed, job.State);
             // Past the first checkpoint, not at an epoch boundary, well before the end.
             var stepsPerEpoch = job.TotalSteps / Math.Max(1, job.Epochs);
-            if (job.State == "training" && job.Step >= 3 && stepsPerEpoch > 0 && job.Step % stepsPerEpoch != 0 && job.Step < job.TotalSteps - stepsPerEpoch)
+            if (job.State == TrainingJob.Types.State.Training && job.Step >= 3 && stepsPerEpoch > 0 && job.Step % stepsPerEpoch != 0 && job.Step < job.TotalSteps - stepsPerEpoch)
             {
                 platform.Kill();
                 return job;

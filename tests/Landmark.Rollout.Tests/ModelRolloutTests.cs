@@ -1,3 +1,4 @@
+using Landmark.Contracts.Api.V1;
 using Landmark.Contracts.Messages;
 using Landmark.Embedding;
 using Landmark.Onnx;
@@ -62,13 +63,13 @@ public sealed class ModelRolloutTests : IAsyncLifetime
     {
         var status = await _rollout.PublishAsync(_new, CancellationToken.None);
 
-        Assert.Equal(ModelRollout.StatePending, status.State);
+        Assert.Equal(RolloutStatus.Types.State.Pending, status.State);
         Assert.Equal(_new, status.Version);
         Assert.Equal(_old, status.LiveVersion);
         Assert.Equal(_old, status.PreviousVersion);
         Assert.Equal(_old, await _registry.GetLiveVersionAsync());
         Assert.Equal(1, Published<ModelPublished>(m => m.ModelVersion == _new && m.ObjectKey == ModelRegistry.ModelKey(_new)));
-        Assert.Equal(ModelRollout.StatePending, (await _rollout.GetStatusAsync(CancellationToken.None)).State);
+        Assert.Equal(RolloutStatus.Types.State.Pending, (await _rollout.GetStatusAsync(CancellationToken.None)).State);
     }
 
     [Fact]
@@ -77,14 +78,14 @@ public sealed class ModelRolloutTests : IAsyncLifetime
         await _rollout.PublishAsync(_new, CancellationToken.None);
         await _rollout.OnProgressAsync(new GalleryReindexProgress(_new, 10, 4), CancellationToken.None);
         var progress = await _rollout.GetStatusAsync(CancellationToken.None);
-        Assert.Equal(ModelRollout.StateReindexing, progress.State);
+        Assert.Equal(RolloutStatus.Types.State.Reindexing, progress.State);
         Assert.Equal((10, 4), (progress.ImagesTotal, progress.ImagesDone));
 
         await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 9, 1), _harness.Bus, CancellationToken.None);
         await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 9, 1), _harness.Bus, CancellationToken.None);
 
         var live = await _rollout.GetStatusAsync(CancellationToken.None);
-        Assert.Equal((ModelRollout.StateLive, _new, 10L, 10L, 1L), (live.State, live.LiveVersion, live.ImagesTotal, live.ImagesDone, live.ImagesSkipped));
+        Assert.Equal((RolloutStatus.Types.State.Live, _new, 10L, 10L, 1L), (live.State, live.LiveVersion, live.ImagesTotal, live.ImagesDone, live.ImagesSkipped));
         Assert.Equal([_old, _new], (await _registry.GetLiveHistoryAsync()).Select(h => h.Version));
         var activations = _harness.Published.Select<ModelActivated>().Select(m => m.Context.Message).ToList();
         Assert.Equal(2, activations.Count);
@@ -102,7 +103,7 @@ public sealed class ModelRolloutTests : IAsyncLifetime
         await _rollout.OnProgressAsync(new GalleryReindexProgress(_new, 5, 5), CancellationToken.None);
 
         var status = await _rollout.GetStatusAsync(CancellationToken.None);
-        Assert.Equal((_third, ModelRollout.StatePending, _old), (status.Version, status.State, status.LiveVersion));
+        Assert.Equal((_third, RolloutStatus.Types.State.Pending, _old), (status.Version, status.State, status.LiveVersion));
         Assert.Equal(_old, await _registry.GetLiveVersionAsync());
         Assert.Equal(0, Published<ModelActivated>(_ => true));
     }
@@ -114,21 +115,21 @@ public sealed class ModelRolloutTests : IAsyncLifetime
         await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 3, 0), _harness.Bus, CancellationToken.None);
 
         var back = await _rollout.RollbackAsync(null, CancellationToken.None);
-        Assert.Equal((_old, _new, ModelRollout.StatePending), (back.Version, back.LiveVersion, back.State));
+        Assert.Equal((_old, _new, RolloutStatus.Types.State.Pending), (back.Version, back.LiveVersion, back.State));
 
         // A roll-out in progress is cancelled by rolling out the live model again.
         await _rollout.PublishAsync(_third, CancellationToken.None);
         var cancel = await _rollout.RollbackAsync("", CancellationToken.None);
         Assert.Equal((_new, _new), (cancel.Version, cancel.LiveVersion));
-        Assert.Equal(ModelRollout.StatePending, cancel.State);
-        Assert.Equal(1, Published<ModelPublished>(m => m.ModelVersion == _new && m.PublishedAt == DateTimeOffset.Parse(cancel.StartedAt, System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(RolloutStatus.Types.State.Pending, cancel.State);
+        Assert.Equal(1, Published<ModelPublished>(m => m.ModelVersion == _new && m.PublishedAt == cancel.StartTime.ToDateTimeOffset()));
     }
 
     [Fact]
     public async Task Publishing_the_live_model_with_nothing_in_progress_changes_nothing_and_unknown_versions_are_refused()
     {
         var status = await _rollout.PublishAsync(_old, CancellationToken.None);
-        Assert.Equal(ModelRollout.StateNone, status.State);
+        Assert.Equal(RolloutStatus.Types.State.None, status.State);
         Assert.Equal(0, Published<ModelPublished>(_ => true));
 
         await Assert.ThrowsAsync<ModelNotRegisteredException>(() => _rollout.PublishAsync("no-such-model", CancellationToken.None));
@@ -143,10 +144,10 @@ public sealed class ModelRolloutTests : IAsyncLifetime
         await _rollout.OnReindexedAsync(new GalleryReindexed(_new, 0, 7), _harness.Bus, CancellationToken.None);
 
         var status = await _rollout.GetStatusAsync(CancellationToken.None);
-        Assert.Equal((ModelRollout.StateFailed, _old, 7L), (status.State, status.LiveVersion, status.ImagesSkipped));
+        Assert.Equal((RolloutStatus.Types.State.Failed, _old, 7L), (status.State, status.LiveVersion, status.ImagesSkipped));
         Assert.Equal(_old, await _registry.GetLiveVersionAsync());
         Assert.Equal(0, Published<ModelActivated>(_ => true));
         // A failed roll-out is not in progress: the model can be published again.
-        Assert.Equal(ModelRollout.StatePending, (await _rollout.PublishAsync(_new, CancellationToken.None)).State);
+        Assert.Equal(RolloutStatus.Types.State.Pending, (await _rollout.PublishAsync(_new, CancellationToken.None)).State);
     }
 }

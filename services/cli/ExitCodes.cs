@@ -1,0 +1,13 @@
+namespace Landmark.Cli;
+
+/// <summary>The CLI's exit codes (README, "Exit codes"): scripts branch on these.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>A server error, a failed training job, a failed or superseded roll-out, an unreadable dataset.</summary>
+    public const int Failed = 1;
+    /// <summary>Bad usage or bad input: unknown options, a malformed value, files or a model the platform refused.</summary>
+    public const int Usage = 2;
+    /// <summary><c>train</c>: the model was trained and registered, but the publish gate kept it back.</summary>
+    public const int PublishGated = 3;
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Landmark.Testing;
+using Xunit;
+
+namespace Landmark.EndToEnd.Tests;
+
+/// <summary>The <c>landmark</c> command line as a script uses it, run as a process: <c>--json</c> puts one document with
+/// the API's field names on stdout, the exit codes are the documented ones, and the thin client (services/cli-remote)
+/// works against a running platform.</summary>
+public sealed class CommandLineTests
+{
+    // bin/<Configuration>/net10.0 of this test project: the CLIs were built in the same configuration.
+    private static readonly string Configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name;
+
+    private static string Cli(string project) => Path.Combine(TestPaths.RepoRoot, "services", project, "bin", Configuration, "net10.0", "landmark.dll");
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string project, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Cli(project));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach (var variable in new[] { "LANDMARK_SERVER", "LANDMARK_INGEST_SERVER", "LANDMARK_SCORER_SERVER", "LANDMARK_TRAINER_SERVER", "LANDMARK_API_KEY" })
+        {
+            start.Environment.Remove(variable);
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static JsonNode Document((int Exit, string Stdout, string Stderr) run, int exit = 0)
+    {
+        Assert.True(run.Exit == exit, $"exit {run.Exit} (expected {exit}); stderr: {run.Stderr}; stdout: {run.Stdout}");
+        return JsonNode.Parse(run.Stdout)!;
+    }
+
+    [Fact]
+    public async Task The_thin_client_answers_json_documents_with_the_api_field_names_and_exit_2_for_refused_files()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-cli-json");
+        using var files = TestPaths.CreateTempDirectory("landmark-cli-files");
+        await using var platform = await EmbeddedPlatform.StartAsync(data.Path);
+        var server = string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{platform.Port}");
+
+        // Every field is present, default values included, under the JSON/HTTP API's names.
+        var stats = Document(await RunAsync("cli-remote", "--server", server, "--json", "stats")).AsObject();
+        Assert.Equal(["total", "landmarkImages", "nonLandmarkImages", "indexed", "rejected", "pending", "landmarks"], stats.Select(p => p.Key));
+        Assert.Equal(0, stats["total"]!.GetValue<int>());
+
+        // A list: the whole list in one document; enums by name, times RFC 3339.
+        var models = Document(await RunAsync("cli-remote", "--server", server, "--json", "models"))["models"]!.AsArray();
+        var live = Assert.Single(models, m => m!["live"]!.GetValue<bool>())!;
+        DateTimeOffset.Parse(live["createTime"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+        var jobs = Document(await RunAsync("cli-remote", "--server", server, "--json", "jobs"));
+        Assert.Empty(jobs["jobs"]!.AsArray());
+        var rollout = Document(await RunAsync("cli-remote", "--server", server, "--json", "models", "rollout"));
+        Assert.Contains(rollout["state"]!.GetValue<string>(), new[] { "NONE", "PENDING", "REINDEXING", "LIVE" });
+
+        // The same command without --json prints the human text (the live model starred), not JSON.
+        var human = await RunAsync("cli-remote", "--server", server, "models");
+        Assert.Equal(0, human.Exit);
+        Assert.Contains("* " + live["version"]!.GetValue<string>() + "  ", human.Stdout, StringComparison.Ordinal);
+
+        // A file the platform refuses: exit 2, its error (with the stable reason) in the document, the message on stderr.
+        var text = Path.Combine(files.Path, "notes.jpg");
+        await File.WriteAllTextAsync(text, "this is not an image, just text\n");
+        var refused = await RunAsync("cli-remote", "--server", server, "--json", "recognize", text);
+        var result = Assert.Single(Document(refused, exit: 2)["results"]!.AsArray())!;
+        Assert.Equal(("notes.jpg", "InvalidArgument"), (result["file"]!.GetValue<string>(), result["error"]!["code"]!.GetValue<string>()));
+        Assert.StartsWith("IMAGE_", result["error"]!["reason"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("notes.jpg", refused.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Usage_errors_exit_2_and_the_thin_client_without_a_server_says_it_needs_one()
+    {
+        Assert.Equal(2, (await RunAsync("cli-remote", "stats", "--no-such-option")).Exit);
+        Assert.Equal(2, (await RunAsync("cli", "models", "publish")).Exit);
+        var noServer = await RunAsync("cli-remote", "stats");
+        Assert.Equal(1, noServer.Exit);
+        Assert.Contains("No server", noServer.Stderr, StringComparison.Ordinal);
+        Assert.Empty(noServer.Stdout);
+    }
+
+    [Fact]
+    public async Task The_full_cli_runs_the_platform_in_process_and_answers_json()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-cli-embedded");
+        var stats = Document(await RunAsync("cli", "--data", data.Path, "--json", "stats"));
+        Assert.Equal(0, stats["total"]!.GetValue<int>());
+        Assert.Equal(0, stats["landmarks"]!.GetValue<int>());
+    }
+}
