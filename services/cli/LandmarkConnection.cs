@@ -108,6 +108,8 @@ public sealed class LandmarkConnection : IAsyncDisposable
             "--Landmark:Hosting:HttpPort=0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+            // The platform's log lines go to stderr: stdout holds the command's output (one JSON document with --json).
+            "--Logging:Console:LogToStandardErrorThreshold=Trace",
         ]);
         await app.StartAsync(cancellationToken);
         var embeddedAddress = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");

@@ -102,6 +102,8 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddGrpcSwagger();
         builder.Services.AddSwaggerGen(o =>
         {
+            // Nested proto enums share short names (TrainingJob.State, RolloutStatus.State): schema ids by full name.
+            o.CustomSchemaIds(type => type.FullName!.Replace('+', '.'));
             o.SwaggerDoc(OpenApiDocumentName, new OpenApiInfo
             {
                 Title = "Landmark recognition API",
