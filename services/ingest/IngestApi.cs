@@ -184,7 +184,9 @@ public sealed class IngestApi(
     public override async Task ListImages(ListImagesRequest request, IServerStreamWriter<ImageRecord> responseStream, ServerCallContext context)
     {
         await catalog.Loaded;
-        foreach (var record in catalog.All.OrderBy(r => r.ImageId, StringComparer.Ordinal).Select(ToProto))
+        // From storage (every replica's images), not from what this replica has seen.
+        var records = await catalog.ListAsync(context.CancellationToken);
+        foreach (var record in records.OrderBy(r => r.ImageId, StringComparer.Ordinal).Select(ToProto))
         {
             if ((request.Role == ImageRole.Unspecified || record.Role == request.Role) &&
                 (request.Status == ImageStatus.Unspecified || record.Status == request.Status))
@@ -197,8 +199,8 @@ public sealed class IngestApi(
     public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var stats = new GalleryStats { Landmarks = catalog.Landmarks.Count };
-        foreach (var r in catalog.All)
+        var stats = new GalleryStats { Landmarks = (await catalog.GetLandmarksAsync(context.CancellationToken)).Count };
+        foreach (var r in await catalog.ListAsync(context.CancellationToken))
         {
             stats.Total++;
             if (r.Role == GalleryRole.Landmark)
@@ -239,7 +241,8 @@ public sealed class IngestApi(
     {
         await catalog.Loaded;
         var response = new ListLandmarksResponse();
-        response.Landmarks.AddRange(catalog.Landmarks.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+        var landmarks = await catalog.GetLandmarksAsync(context.CancellationToken);
+        response.Landmarks.AddRange(landmarks.OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
         return response;
     }
@@ -277,7 +280,7 @@ public sealed class IngestApi(
         int indexed = 0, rejected = 0;
         foreach (var id in ids)
         {
-            switch ((await catalog.GetFreshAsync(id, ct))?.Status)
+            switch ((await catalog.GetSettledAsync(id, ct))?.Status)
             {
                 case CatalogStatus.Indexed: indexed++; break;
                 case CatalogStatus.Rejected: rejected++; break;

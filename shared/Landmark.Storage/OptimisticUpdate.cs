@@ -7,9 +7,10 @@ namespace Landmark.Storage;
 /// <summary>The result of <see cref="OptimisticUpdate.UpdateJsonAsync{T}"/>.</summary>
 /// <param name="Value">The record as stored afterwards: the new value when <paramref name="Written"/>, else the current
 /// one (null when there is none).</param>
+/// <param name="ETag">The version of <paramref name="Value"/> (null when there is no record).</param>
 /// <param name="Written">The update changed the record.</param>
 /// <param name="Attempts">Reads (and conditional writes) it took: 1 without contention.</param>
-public readonly record struct UpdateResult<T>(T? Value, bool Written, int Attempts) where T : class;
+public readonly record struct UpdateResult<T>(T? Value, string? ETag, bool Written, int Attempts) where T : class;
 
 /// <summary>A shared record kept changing under a read-modify-write: every one of
 /// <see cref="OptimisticUpdate.MaxAttempts"/> conditional writes found a newer version.</summary>
@@ -67,15 +68,17 @@ public static class OptimisticUpdate
             var value = current is null ? null : JsonSerializer.Deserialize<T>(current.Content, json);
             if (update(value) is not { } next)
             {
-                return new Attempt<T>(value, Written: false, Conflict: false);
+                return new Attempt<T>(value, current?.ETag, Written: false, Conflict: false);
             }
             var result = await store.PutIfAsync(bucket, key, JsonSerializer.SerializeToUtf8Bytes(next, json), JsonContentType,
                 WriteCondition.For(current), ct).ConfigureAwait(false);
-            return result.Written ? new Attempt<T>(next, Written: true, Conflict: false) : new Attempt<T>(null, Written: false, Conflict: true);
+            return result.Written
+                ? new Attempt<T>(next, result.ETag, Written: true, Conflict: false)
+                : new Attempt<T>(null, null, Written: false, Conflict: true);
         }, cancellationToken).ConfigureAwait(false);
         return outcome.Conflict
             ? throw new ConcurrencyConflictException(bucket, key, attempts)
-            : new UpdateResult<T>(outcome.Value, outcome.Written, attempts);
+            : new UpdateResult<T>(outcome.Value, outcome.ETag, outcome.Written, attempts);
     }
 
     /// <summary>The JSON record and its version, or null when it does not exist.</summary>
@@ -92,5 +95,5 @@ public static class OptimisticUpdate
         bool Conflict { get; }
     }
 
-    private sealed record Attempt<T>(T? Value, bool Written, bool Conflict) : IConflictOutcome;
+    private sealed record Attempt<T>(T? Value, string? ETag, bool Written, bool Conflict) : IConflictOutcome;
 }
