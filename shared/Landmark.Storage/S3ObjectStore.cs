@@ -40,7 +40,9 @@ namespace Landmark.Storage;
 /// 16.2: of 16 concurrent PUTs with one ETag exactly one is stored, the others get 412). The ETag is sent without quotes:
 /// radosgw 16.2 compares the header verbatim and answers 412 to the quoted form; MinIO and AWS strip quotes before
 /// comparing. A 412 <c>PreconditionFailed</c> (or AWS's 409 <c>ConditionalRequestConflict</c>) is
-/// <see cref="ConditionalPutOutcome.PreconditionFailed"/>. The MinIO SDK 7 cannot add these headers to its PutObject
+/// <see cref="ConditionalPutOutcome.PreconditionFailed"/>. radosgw 16.2 answers a race lost inside the OSD (its atomic
+/// compare, <c>-ECANCELED</c>) with HTTP 500; like any 5xx it is retried with the same condition, which is safe (the
+/// retry is written only if the version still matches) and ends in 412 when another writer won. The MinIO SDK 7 cannot add these headers to its PutObject
 /// request, so these calls (and <see cref="GetVersionedAsync"/>, which needs the ETag of the very bytes it returns,
 /// not of a separate stat) go through a short-lived presigned URL on the store's own HTTP client.
 /// </para>
