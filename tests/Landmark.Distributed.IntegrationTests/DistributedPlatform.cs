@@ -136,24 +136,39 @@ public class DistributedPlatform : IAsyncLifetime
     }
 
     /// <summary>Starts one more embedder host (a replica competing for the embed queues) and returns a channel to it.</summary>
-    public async Task<GrpcChannel> StartEmbedderReplicaAsync(params string[] extraArgs)
-    {
-        var port = TestPaths.FreeTcpPort();
-        var host = EmbedderHost.Build([.. _args(port), .. extraArgs]);
-        _hosts.Add(host);
-        await host.StartAsync();
-        await WaitForBusAsync(host);
-        var channel = GrpcChannel.ForAddress(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"));
-        _extraChannels.Add(channel);
-        return channel;
-    }
+    public Task<GrpcChannel> StartEmbedderReplicaAsync(params string[] extraArgs) =>
+        StartReplicaAsync(port => EmbedderHost.Build([.. _args(port), .. extraArgs]));
 
     /// <summary>Starts one more ingest host (a replica sharing the catalog queues and the object store) and returns a
     /// channel to it.</summary>
-    public async Task<GrpcChannel> StartIngestReplicaAsync()
+    public Task<GrpcChannel> StartIngestReplicaAsync() => StartReplicaAsync(port => IngestHost.Build(_args(port)));
+
+    /// <summary>True when the trainer reports <paramref name="version"/> rolled out and live.</summary>
+    public async Task<bool> IsLiveAsync(string version)
+    {
+        var status = await Models.GetRolloutAsync(new GetRolloutRequest());
+        return status.Version == version && status.State == "live" && status.LiveVersion == version;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; a <see cref="TimeoutException"/> naming
+    /// <paramref name="what"/> after <paramref name="timeout"/>.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for {what}");
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task<GrpcChannel> StartReplicaAsync(Func<int, WebApplication> build)
     {
         var port = TestPaths.FreeTcpPort();
-        var host = IngestHost.Build(_args(port));
+        var host = build(port);
         _hosts.Add(host);
         await host.StartAsync();
         await WaitForBusAsync(host);

@@ -105,7 +105,7 @@ public sealed class IngestReplicaTests(IngestReplicasPlatform platform, ITestOut
         }
         const int total = uniqueImages + 4;
 
-        await WaitAsync(async () => await IsLiveAsync(newVersion), $"the roll-out of {newVersion}");
+        await WaitAsync(async () => await platform.IsLiveAsync(newVersion), $"the roll-out of {newVersion}");
         var retrieval = new RetrievalService.RetrievalServiceClient(platform.RetrievalChannel);
         // Every image, whichever replica ingested it and whenever, ends up in the new model's index and record.
         await WaitAsync(async () => (await retrieval.GetIndexStatsAsync(new GetIndexStatsRequest { ModelVersion = newVersion })).Points == total,
@@ -123,6 +123,8 @@ public sealed class IngestReplicaTests(IngestReplicasPlatform platform, ITestOut
         Assert.Equal(expectedLandmarks, (await replicas[1].GetStatsAsync(new GetStatsRequest())).Landmarks);
         output.WriteLine($"rolled out {newVersion}: {points} points in its index, {total} records indexed with it on both replicas");
     }
+
+    private static Task WaitAsync(Func<Task<bool>> condition, string what) => DistributedPlatform.WaitUntilAsync(condition, Timeout, what);
 
     private string WriteDataset(string name, IEnumerable<IGrouping<string, DatasetImage>> landmarks)
     {
@@ -164,24 +166,5 @@ public sealed class IngestReplicaTests(IngestReplicasPlatform platform, ITestOut
             records.Add(record);
         }
         return records;
-    }
-
-    private async Task<bool> IsLiveAsync(string version)
-    {
-        var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-        return status.Version == version && status.State == "live" && status.LiveVersion == version;
-    }
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(250);
-        }
     }
 }
