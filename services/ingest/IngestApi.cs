@@ -185,20 +185,22 @@ public sealed class IngestApi(
     public override async Task<ListImagesResponse> ListImages(ListImagesRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var matching = catalog.All.Where(r =>
-            (request.Role == ImageRole.Unspecified || ToProto(r.Role) == request.Role) &&
-            (request.Status == ImageStatus.Unspecified || ToProto(r.Status) == request.Status));
+        // From storage (every replica's images), not from what this replica has seen.
+        var records = await catalog.ListAsync(context.CancellationToken);
+        var matching = records.Select(ToProto).Where(r =>
+            (request.Role == ImageRole.Unspecified || r.Role == request.Role) &&
+            (request.Status == ImageStatus.Unspecified || r.Status == request.Status));
         var page = Paging.Paginate(matching, r => r.ImageId, request.PageSize, request.PageToken, $"{request.Role}/{request.Status}");
         var response = new ListImagesResponse { NextPageToken = page.NextPageToken };
-        response.Images.AddRange(page.Items.Select(ToProto));
+        response.Images.AddRange(page.Items);
         return response;
     }
 
     public override async Task<GalleryStats> GetStats(GetStatsRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var stats = new GalleryStats { Landmarks = catalog.Landmarks.Count };
-        foreach (var r in catalog.All)
+        var stats = new GalleryStats { Landmarks = (await catalog.GetLandmarksAsync(context.CancellationToken)).Count };
+        foreach (var r in await catalog.ListAsync(context.CancellationToken))
         {
             stats.Total++;
             if (r.Role == GalleryRole.Landmark)
@@ -238,7 +240,8 @@ public sealed class IngestApi(
     public override async Task<ListLandmarksResponse> ListLandmarks(ListLandmarksRequest request, ServerCallContext context)
     {
         await catalog.Loaded;
-        var page = Paging.Paginate(catalog.Landmarks, kv => kv.Key, request.PageSize, request.PageToken);
+        var landmarks = await catalog.GetLandmarksAsync(context.CancellationToken);
+        var page = Paging.Paginate(landmarks, kv => kv.Key, request.PageSize, request.PageToken);
         var response = new ListLandmarksResponse { NextPageToken = page.NextPageToken };
         response.Landmarks.AddRange(page.Items.Select(kv => new Contracts.Api.V1.Landmark { LandmarkId = kv.Key, Name = kv.Value }));
         return response;
@@ -277,7 +280,7 @@ public sealed class IngestApi(
         int indexed = 0, rejected = 0;
         foreach (var id in ids)
         {
-            switch ((await catalog.GetFreshAsync(id, ct))?.Status)
+            switch ((await catalog.GetSettledAsync(id, ct))?.Status)
             {
                 case CatalogStatus.Indexed: indexed++; break;
                 case CatalogStatus.Rejected: rejected++; break;

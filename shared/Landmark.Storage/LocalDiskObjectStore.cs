@@ -22,6 +22,15 @@ namespace Landmark.Storage;
 /// open stream, which keeps reading the version it opened.
 /// </para>
 /// <para>
+/// Conditional writes (<see cref="PutIfAsync"/>): the version of an object is the MD5 of its bytes (as S3's ETag of a
+/// single-part upload), computed from the bytes themselves when read (<see cref="GetVersionedAsync"/>), never from the
+/// sidecar. The compare and the rename happen under an exclusive lock file (one of <see cref="LockFiles"/> per bucket
+/// under <c>root/.locks/</c>, chosen by the key's hash; <see cref="FileShare.None"/> is an <c>flock</c> on Linux), so
+/// they are atomic against every other writer of the key: other threads, other store instances on the same root, and
+/// other processes sharing the directory (a volume whose file system honours <c>flock</c>). Unconditional puts and
+/// deletes take the same lock for their renames.
+/// </para>
+/// <para>
 /// File-system limit: a key cannot also be a "directory" of another key (<c>a</c> and <c>a/b</c>); such a put fails
 /// with an <see cref="IOException"/> that says so.
 /// </para>
@@ -34,6 +43,14 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     private const string TempExtension = ".landmark-tmp";
     private const int BufferSize = 81920;
     private const int LockStripes = 64;
+
+    /// <summary>Lock files per bucket (cross-process locks for the final renames).</summary>
+    public const int LockFiles = 64;
+
+    /// <summary>Directory under the root that holds the lock files.</summary>
+    public const string LockDirectory = ".locks";
+
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private static readonly EnumerationOptions Recursive = new()
     {
@@ -113,16 +130,10 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             var sidecar = JsonSerializer.SerializeToUtf8Bytes(
                 new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, userMetadata), Json);
 
-            var gate = LockFor(path);
-            await gate.WaitAsync(cancellationToken);
-            try
+            await using (await LockAsync(bucket, path, cancellationToken))
             {
                 await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
                 Replace(temp, path, key);
-            }
-            finally
-            {
-                gate.Release();
             }
         }
         finally
@@ -130,6 +141,31 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             TryDelete(temp);
         }
     }
+
+    public async Task<ConditionalPutResult> PutIfAsync(string bucket, string key, ReadOnlyMemory<byte> content, string contentType,
+        WriteCondition condition, CancellationToken cancellationToken = default)
+    {
+        var path = ObjectPath(bucket, key);
+        var metaPath = MetaPath(bucket, key);
+        CreateDirectory(Path.GetDirectoryName(path)!, key);
+        var etag = Convert.ToHexStringLower(MD5.HashData(content.Span));
+        var sidecar = JsonSerializer.SerializeToUtf8Bytes(
+            new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, new Dictionary<string, string>()), Json);
+        await using (await LockAsync(bucket, path, cancellationToken))
+        {
+            var current = await ReadVersionedAsync(path, cancellationToken);
+            if (condition.ETag is null ? current is not null : current?.ETag != condition.ETag)
+            {
+                return ConditionalPutResult.PreconditionFailed;
+            }
+            await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
+            await WriteAtomicallyAsync(path, content, key, cancellationToken);
+        }
+        return new ConditionalPutResult(ConditionalPutOutcome.Written, etag);
+    }
+
+    public Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default) =>
+        ReadVersionedAsync(ObjectPath(bucket, key), cancellationToken);
 
     public Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
@@ -177,16 +213,10 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     {
         var path = ObjectPath(bucket, key);
         var metaPath = MetaPath(bucket, key);
-        var gate = LockFor(path);
-        await gate.WaitAsync(cancellationToken);
-        try
+        await using (await LockAsync(bucket, path, cancellationToken))
         {
             DeleteFile(path);
             DeleteFile(metaPath);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -242,7 +272,73 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
     }
 
-    private static async Task WriteAtomicallyAsync(string path, byte[] bytes, string key, CancellationToken cancellationToken)
+    /// <summary>The file's bytes with their MD5, or null when there is no such file.</summary>
+    private static async Task<VersionedObject?> ReadVersionedAsync(string path, CancellationToken cancellationToken)
+    {
+        if (Directory.Exists(path))
+        {
+            return null;
+        }
+        try
+        {
+            var bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+            return new VersionedObject(bytes, Convert.ToHexStringLower(MD5.HashData(bytes)));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Holds the in-process stripe of <paramref name="path"/> and its lock file (exclusive, polled until
+    /// <see cref="LockTimeout"/>).</summary>
+    private async Task<IAsyncDisposable> LockAsync(string bucket, string path, CancellationToken cancellationToken)
+    {
+        var gate = LockFor(path);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var stripe = (uint)StringComparer.Ordinal.GetHashCode(path) % LockFiles;
+            var directory = Path.Combine(Root, LockDirectory, bucket);
+            Directory.CreateDirectory(directory);
+            var lockPath = Path.Combine(directory, stripe.ToString("D2", System.Globalization.CultureInfo.InvariantCulture) + ".lock");
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var delay = 1;
+            while (true)
+            {
+                try
+                {
+                    var file = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+                    return new HeldLock(file, gate);
+                }
+                catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException)
+                {
+                    if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > LockTimeout)
+                    {
+                        throw new IOException($"The lock file {lockPath} stayed held by another writer for {LockTimeout.TotalSeconds:F0} s.", ex);
+                    }
+                    await Task.Delay(Random.Shared.Next(delay, delay * 2 + 1), cancellationToken);
+                    delay = Math.Min(delay * 2, 20);
+                }
+            }
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+    }
+
+    private sealed class HeldLock(FileStream file, SemaphoreSlim gate) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await file.DisposeAsync();
+            gate.Release();
+        }
+    }
+
+    private static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> bytes, string key, CancellationToken cancellationToken)
     {
         CreateDirectory(Path.GetDirectoryName(path)!, key);
         var temp = TempPathFor(path);

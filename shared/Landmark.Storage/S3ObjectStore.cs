@@ -35,12 +35,27 @@ namespace Landmark.Storage;
 /// <see cref="ListAsync"/> gives size, ETag and last-modified time; content type and user metadata need
 /// <see cref="StatAsync"/>. ETags never have quotes; metadata keys are lower-case.
 /// </para>
+/// <para>
+/// Conditional writes (<see cref="PutIfAsync"/>) are S3 PUTs with <c>If-None-Match: *</c> or <c>If-Match: etag</c>,
+/// which the server checks atomically with the write (AWS S3 since 2024, MinIO, Ceph radosgw — checked against radosgw
+/// 16.2: of 16 concurrent PUTs with one ETag exactly one is stored, the others get 412). The ETag is sent without quotes:
+/// radosgw 16.2 compares the header verbatim and answers 412 to the quoted form; MinIO and AWS strip quotes before
+/// comparing. A 412 <c>PreconditionFailed</c> (or AWS's 409 <c>ConditionalRequestConflict</c>) is
+/// <see cref="ConditionalPutOutcome.PreconditionFailed"/>. radosgw 16.2 answers a race lost inside the OSD (its atomic
+/// compare, <c>-ECANCELED</c>) with HTTP 500; like any 5xx it is retried with the same condition, which is safe (the
+/// retry is written only if the version still matches) and ends in 412 when another writer won. The MinIO SDK 7 cannot add these headers to its PutObject
+/// request, so these calls (and <see cref="GetVersionedAsync"/>, which needs the ETag of the very bytes it returns,
+/// not of a separate stat) go through a short-lived presigned URL on the store's own HTTP client.
+/// </para>
 /// </summary>
 public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
     private const string MetadataHeaderPrefix = "x-amz-meta-";
     private const string DefaultContentType = "application/octet-stream";
     private static readonly TimeSpan MaxPresignExpiry = TimeSpan.FromDays(7);
+
+    /// <summary>Lifetime of the presigned URLs behind the conditional calls (used at once).</summary>
+    private static readonly TimeSpan ConditionalUrlExpiry = TimeSpan.FromMinutes(15);
 
     /// <summary>Headers the SDK reports in <see cref="ObjectStat.MetaData"/> next to the user metadata.</summary>
     private static readonly HashSet<string> SystemHeaders = new(StringComparer.OrdinalIgnoreCase)
@@ -210,6 +225,71 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             {
                 await owned.DisposeAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    public async Task<ConditionalPutResult> PutIfAsync(string bucket, string key, ReadOnlyMemory<byte> content, string contentType,
+        WriteCondition condition, CancellationToken cancellationToken = default)
+    {
+        var url = await PresignPutAsync(bucket, key, ConditionalUrlExpiry).ConfigureAwait(false);
+        var type = string.IsNullOrWhiteSpace(contentType) ? DefaultContentType : contentType;
+        try
+        {
+            return await RunAsync("conditional put", bucket, key, async ct =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = new ReadOnlyMemoryContent(content) };
+                request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
+                if (condition.ETag is { } etag)
+                {
+                    request.Headers.TryAddWithoutValidation("If-Match", etag);
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation("If-None-Match", "*");
+                }
+                using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+                if (IsPreconditionFailure(response.StatusCode, null))
+                {
+                    return ConditionalPutResult.PreconditionFailed;
+                }
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new S3ServiceException(response.StatusCode, response.ReasonPhrase, null, null, "PUT", bucket + "/" + key);
+                }
+                var written = ETagOf(response) ?? Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(content.Span));
+                return new ConditionalPutResult(ConditionalPutOutcome.Written, written);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (S3ServiceException ex) when (IsPreconditionFailure(ex.StatusCode, ex.ErrorCode))
+        {
+            return ConditionalPutResult.PreconditionFailed;
+        }
+    }
+
+    public async Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default)
+    {
+        var url = await PresignGetAsync(bucket, key, ConditionalUrlExpiry).ConfigureAwait(false);
+        try
+        {
+            return await RunAsync("versioned get", bucket, key, async ct =>
+            {
+                using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    return null;
+                }
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw new S3ServiceException(response.StatusCode, response.ReasonPhrase, null, null, "GET", bucket + "/" + key);
+                }
+                var bytes = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+                var etag = ETagOf(response) ?? throw new InvalidDataException($"The S3 server sent no ETag for '{bucket}/{key}'.");
+                return new VersionedObject(bytes, etag);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsNotFound(ex))
+        {
+            return null;
         }
     }
 
@@ -476,6 +556,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
         return (int)expiry.TotalSeconds;
     }
+
+    private static bool IsPreconditionFailure(HttpStatusCode status, string? errorCode) =>
+        status == HttpStatusCode.PreconditionFailed || errorCode is "PreconditionFailed" or "ConditionalRequestConflict";
+
+    private static string? ETagOf(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("ETag", out var values) ? NormalizeETag(values.FirstOrDefault()) : null;
 
     private static string? NormalizeETag(string? etag) => string.IsNullOrEmpty(etag) ? null : etag.Trim('"');
 

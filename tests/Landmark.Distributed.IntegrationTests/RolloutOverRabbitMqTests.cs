@@ -44,7 +44,7 @@ public sealed class RolloutOverRabbitMqTests(DistributedPlatform platform, ITest
 
         var published = await platform.Models.PublishModelAsync(new PublishModelRequest { Version = newVersion });
         Assert.Equal(oldVersion, published.LiveVersion);
-        await WaitAsync(async () => await IsLiveAsync(newVersion), $"the roll-out of {newVersion}");
+        await WaitAsync(async () => await platform.IsLiveAsync(newVersion), $"the roll-out of {newVersion}");
         await WaitAsync(async () => await ReplicaVersionAsync(replica, query) == newVersion, "the replica switching to the new model");
         await WaitAsync(async () => (await platform.Recognition.RecognizeAsync(new RecognizeRequest { Image = query })).ModelVersion == newVersion,
             "recognition answering with the new model");
@@ -56,7 +56,7 @@ public sealed class RolloutOverRabbitMqTests(DistributedPlatform platform, ITest
 
         var rollback = await platform.Models.RollbackModelAsync(new RollbackModelRequest());
         Assert.Equal(oldVersion, rollback.Version);
-        await WaitAsync(async () => await IsLiveAsync(oldVersion), $"the rollback to {oldVersion}");
+        await WaitAsync(async () => await platform.IsLiveAsync(oldVersion), $"the rollback to {oldVersion}");
         await WaitAsync(async () => await ReplicaVersionAsync(replica, query) == oldVersion, "the replica switching back");
         Assert.Equal(ids.Count, (await retrieval.GetIndexStatsAsync(new GetIndexStatsRequest())).Points);
 
@@ -73,25 +73,8 @@ public sealed class RolloutOverRabbitMqTests(DistributedPlatform platform, ITest
         output.WriteLine($"rolled out {newVersion} over {ids.Count} images and back to {oldVersion} over RabbitMQ");
     }
 
-    private async Task<bool> IsLiveAsync(string version)
-    {
-        var status = await platform.Models.GetRolloutAsync(new GetRolloutRequest());
-        return status.Version == version && status.State == RolloutStatus.Types.State.Live && status.LiveVersion == version;
-    }
+    private static Task WaitAsync(Func<Task<bool>> condition, string what) => DistributedPlatform.WaitUntilAsync(condition, Timeout, what);
 
     private static async Task<string> ReplicaVersionAsync(EmbedderService.EmbedderServiceClient embedder, ByteString image) =>
         (await embedder.EmbedAsync(new EmbedRequest { Images = { image } })).ModelVersion;
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(200);
-        }
-    }
 }

@@ -114,6 +114,13 @@ internal sealed class PreprocessHarness : IAsyncDisposable
             IReadOnlyDictionary<string, string>? metadata = null, CancellationToken cancellationToken = default) =>
             inner.PutAsync(bucket, key, content, length, contentType, metadata, cancellationToken);
 
+        public Task<ConditionalPutResult> PutIfAsync(string bucket, string key, ReadOnlyMemory<byte> content, string contentType,
+            WriteCondition condition, CancellationToken cancellationToken = default) =>
+            inner.PutIfAsync(bucket, key, content, contentType, condition, cancellationToken);
+
+        public Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default) =>
+            inner.GetVersionedAsync(bucket, key, cancellationToken);
+
         public async Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
         {
             if (bucket != Buckets.Raw)

@@ -191,4 +191,64 @@ public sealed class RolloutTrackerTests
         Assert.Equal(["a"], reembed.Select(r => r.ImageId));
         Assert.True(tracker.OnIndexed(Indexed("a", Old, New), New).Completed);
     }
+
+    [Fact]
+    public void Reconcile_from_storage_adds_images_indexed_through_another_replica_and_completes_when_storage_says_all_are_done()
+    {
+        var owner = new RolloutTracker();
+        owner.Begin(New, [Indexed("a", Old), Indexed("b", Old, New)], T0);
+        // Another replica ingested "c" with the live model and indexed "a" with the target: events this one never saw.
+        var (newlyPending, completed) = owner.Reconcile([Indexed("a", Old, New), Indexed("b", Old, New), Indexed("c", Old), Preprocessed("d")]);
+
+        Assert.False(completed);
+        Assert.Equal(["c"], newlyPending.Select(r => r.ImageId));
+        Assert.Equal(["c"], owner.Pending);
+        Assert.Equal(3, owner.Total);
+        // A repeat asks for nothing new.
+        Assert.Empty(owner.Reconcile([Indexed("a", Old, New), Indexed("b", Old, New), Indexed("c", Old)]).NewlyPending);
+
+        var (none, done) = owner.Reconcile([Indexed("a", Old, New), Indexed("b", Old, New), Indexed("c", Old, New)]);
+        Assert.Empty(none);
+        Assert.True(done);
+        Assert.True(owner.State.Completed);
+        Assert.False(owner.Reconcile([Indexed("a", Old, New), Indexed("b", Old, New), Indexed("c", Old, New)]).Completed); // once
+    }
+
+    [Fact]
+    public void Reconcile_leaves_skipped_images_out_and_never_completes_on_a_follower()
+    {
+        var owner = new RolloutTracker();
+        owner.Begin(New, [Indexed("a", Old), Indexed("broken", Old)], T0);
+        owner.OnSkipped("broken", New);
+        Assert.True(owner.Reconcile([Indexed("a", Old, New), Indexed("broken", Old)]).Completed);
+
+        var follower = new RolloutTracker();
+        follower.Follow(New, T0);
+        var (newlyPending, completed) = follower.Reconcile([Indexed("a", Old, New), Indexed("x", Old)]);
+        Assert.Equal(["x"], newlyPending.Select(r => r.ImageId));
+        Assert.False(completed);
+        Assert.False(follower.Reconcile([Indexed("a", Old, New), Indexed("x", Old, New)]).Completed);
+        Assert.False(follower.State.Completed);
+    }
+
+    [Fact]
+    public void Snapshot_transitions_of_two_replicas_keep_both_changes_in_either_order()
+    {
+        var stored = new RolloutSnapshot(null, Old, T0, null, false);
+        RolloutSnapshot Begin(RolloutSnapshot s) => s.Started(New, T0.AddMinutes(1));
+        RolloutSnapshot Activate(RolloutSnapshot s) => s.Activated(Old, T0.AddMinutes(2));
+
+        var one = Activate(Begin(stored));
+        var other = Begin(Activate(stored));
+        Assert.Equal(one, other);
+        Assert.Equal(New, one.Target);
+        Assert.Equal(T0.AddMinutes(2), one.LiveSince);
+
+        // Completion only applies to its own target; activating the target ends the roll-out; a stale activation is ignored.
+        Assert.Same(one, one.CompletedFor("another"));
+        Assert.True(one.CompletedFor(New).Completed);
+        var live = one.CompletedFor(New).Activated(New, T0.AddMinutes(3));
+        Assert.Equal(new RolloutSnapshot(null, New, T0.AddMinutes(3), null, false), live);
+        Assert.Same(live, live.Activated(Old, T0.AddMinutes(2)));
+    }
 }

@@ -20,6 +20,10 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreContract, I
 
     protected override IObjectStore Store => S3;
 
+    protected override IObjectStore OtherReplica => _other ??= server.CreateStore();
+
+    private S3ObjectStore? _other;
+
     [Fact]
     public async Task Physical_buckets_carry_the_configured_prefix()
     {
@@ -131,7 +135,11 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreContract, I
         Assert.DoesNotContain('"', listed.ETag!);
     }
 
-    public void Dispose() => _store?.Dispose();
+    public void Dispose()
+    {
+        _store?.Dispose();
+        _other?.Dispose();
+    }
 
     /// <summary>Keeps the warnings a store logs (its retries).</summary>
     private sealed class RecordingLogger : ILogger<S3ObjectStore>

@@ -13,6 +13,12 @@ public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
 
     protected override IObjectStore Store => _store;
 
+    /// <summary>A second instance on the same root: its in-process locks are its own, so only the lock files keep the
+    /// conditional writes of the two apart (as between two processes sharing a volume).</summary>
+    protected override IObjectStore OtherReplica => _other ??= new LocalDiskObjectStore(_root.Path);
+
+    private LocalDiskObjectStore? _other;
+
     [Fact]
     public async Task Objects_are_plain_files_under_root_bucket_key()
     {

@@ -14,6 +14,9 @@ public abstract class ObjectStoreContract
 {
     protected abstract IObjectStore Store { get; }
 
+    /// <summary>Another store instance on the same storage (another replica's view of it).</summary>
+    protected abstract IObjectStore OtherReplica { get; }
+
     /// <summary>A bucket of its own for each test.</summary>
     protected string Bucket { get; } = "t" + Guid.NewGuid().ToString("N")[..12];
 
@@ -265,6 +268,126 @@ public abstract class ObjectStoreContract
         Assert.Equal(winner.ToString(System.Globalization.CultureInfo.InvariantCulture), info.Metadata["writer"]);
         Assert.Equal(["contended"], (await ListAll()).Select(i => i.Key));
     }
+
+    [Fact]
+    public async Task Create_if_absent_writes_a_new_object_once_and_then_reports_precondition_failed()
+    {
+        var store = await ReadyStore();
+        var first = await store.PutIfAsync(Bucket, "rec.json", "{\"n\":1}"u8.ToArray(), "application/json", WriteCondition.IfAbsent);
+        Assert.Equal(ConditionalPutOutcome.Written, first.Outcome);
+        Assert.Equal(Md5Hex("{\"n\":1}"u8), first.ETag);
+
+        var second = await store.PutIfAsync(Bucket, "rec.json", "{\"n\":2}"u8.ToArray(), "application/json", WriteCondition.IfAbsent);
+        Assert.Equal(ConditionalPutOutcome.PreconditionFailed, second.Outcome);
+        Assert.Null(second.ETag);
+        Assert.Equal("{\"n\":1}"u8.ToArray(), await store.GetBytesAsync(Bucket, "rec.json"));
+        Assert.Equal("application/json", (await store.StatAsync(Bucket, "rec.json"))!.ContentType);
+    }
+
+    [Fact]
+    public async Task Versioned_read_returns_the_bytes_with_the_etag_of_those_bytes_and_null_for_a_missing_object()
+    {
+        var store = await ReadyStore();
+        Assert.Null(await store.GetVersionedAsync(Bucket, "missing.json"));
+        Assert.Null(await store.GetVersionedAsync("nob" + Guid.NewGuid().ToString("N")[..12], "missing.json"));
+        await store.PutBytesAsync(Bucket, "plain.json", "[1,2]"u8.ToArray(), "application/json");
+        var read = await store.GetVersionedAsync(Bucket, "plain.json");
+        Assert.NotNull(read);
+        Assert.Equal("[1,2]"u8.ToArray(), read.Content);
+        Assert.Equal(Md5Hex("[1,2]"u8), read.ETag);
+        Assert.Equal((await store.StatAsync(Bucket, "plain.json"))!.ETag, read.ETag);
+    }
+
+    [Fact]
+    public async Task Write_if_match_replaces_the_version_read_and_refuses_a_stale_or_missing_one()
+    {
+        var store = await ReadyStore();
+        var v1 = await store.PutIfAsync(Bucket, "r", "one"u8.ToArray(), "text/plain", WriteCondition.IfAbsent);
+        var v2 = await store.PutIfAsync(Bucket, "r", "two"u8.ToArray(), "text/plain", WriteCondition.IfMatch(v1.ETag!));
+        Assert.Equal(ConditionalPutOutcome.Written, v2.Outcome);
+        Assert.Equal((await store.GetVersionedAsync(Bucket, "r"))!.ETag, v2.ETag);
+
+        // Stale: written against v1 after v2 replaced it.
+        Assert.Equal(ConditionalPutOutcome.PreconditionFailed,
+            (await store.PutIfAsync(Bucket, "r", "three"u8.ToArray(), "text/plain", WriteCondition.IfMatch(v1.ETag!))).Outcome);
+        // Quoted ETags (as HTTP headers carry them) mean the same version.
+        Assert.Equal(ConditionalPutOutcome.Written,
+            (await store.PutIfAsync(Bucket, "r", "four"u8.ToArray(), "text/plain", WriteCondition.IfMatch($"\"{v2.ETag}\""))).Outcome);
+        // If-Match on an object that does not exist fails too.
+        Assert.Equal(ConditionalPutOutcome.PreconditionFailed,
+            (await store.PutIfAsync(Bucket, "absent", "x"u8.ToArray(), "text/plain", WriteCondition.IfMatch(v2.ETag!))).Outcome);
+        Assert.Equal("four"u8.ToArray(), await store.GetBytesAsync(Bucket, "r"));
+        Assert.False(await store.ExistsAsync(Bucket, "absent"));
+    }
+
+    [Fact]
+    public async Task Of_concurrent_writers_of_one_version_on_two_replicas_exactly_one_wins_and_the_others_get_precondition_failed()
+    {
+        var store = await ReadyStore();
+        var start = await store.PutIfAsync(Bucket, "shared.json", "start"u8.ToArray(), "application/json", WriteCondition.IfAbsent);
+        var condition = WriteCondition.IfMatch(start.ETag!);
+        var payloads = Enumerable.Range(0, 12).Select(i => Encoding.UTF8.GetBytes($"writer {i}")).ToArray();
+        var results = await Task.WhenAll(payloads.Select((p, i) => Task.Run(() =>
+            (i % 2 == 0 ? store : OtherReplica).PutIfAsync(Bucket, "shared.json", p, "application/json", condition))));
+
+        var winners = results.Select((r, i) => (r, i)).Where(x => x.r.Written).ToList();
+        var (winner, index) = Assert.Single(winners);
+        Assert.All(results.Where(r => !r.Written), r => Assert.Equal(ConditionalPutOutcome.PreconditionFailed, r.Outcome));
+        var stored = await OtherReplica.GetVersionedAsync(Bucket, "shared.json");
+        Assert.Equal(payloads[index], stored!.Content);
+        Assert.Equal(winner.ETag, stored.ETag);
+    }
+
+    [Fact]
+    public async Task Of_concurrent_creators_on_two_replicas_exactly_one_wins()
+    {
+        var store = await ReadyStore();
+        var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() =>
+            (i % 2 == 0 ? store : OtherReplica).PutIfAsync(Bucket, "new.json", Encoding.UTF8.GetBytes($"creator {i}"), "application/json",
+                WriteCondition.IfAbsent))));
+        var index = Array.FindIndex(results, r => r.Written);
+        Assert.Equal(1, results.Count(r => r.Written));
+        Assert.Equal(11, results.Count(r => r.Outcome == ConditionalPutOutcome.PreconditionFailed));
+        Assert.Equal(Encoding.UTF8.GetBytes($"creator {index}"), await store.GetBytesAsync(Bucket, "new.json"));
+    }
+
+    [Fact]
+    public async Task Concurrent_read_modify_writes_on_two_replicas_lose_no_update()
+    {
+        var store = await ReadyStore();
+        var json = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        const int writers = 6, updatesEach = 8;
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            for (var u = 0; u < updatesEach; u++)
+            {
+                var result = await (w % 2 == 0 ? store : OtherReplica).UpdateJsonAsync<Dictionary<string, int>>(Bucket, "counters.json",
+                    current => new Dictionary<string, int>(current ?? []) { [$"w{w}-u{u}"] = u }, json);
+                Assert.True(result.Written);
+            }
+        })));
+        var (final, _) = (await store.GetJsonAsync<Dictionary<string, int>>(Bucket, "counters.json", json))!.Value;
+        Assert.Equal(writers * updatesEach, final.Count);
+    }
+
+    [Fact]
+    public async Task An_update_that_changes_nothing_writes_nothing()
+    {
+        var store = await ReadyStore();
+        var json = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        var none = await store.UpdateJsonAsync<Dictionary<string, int>>(Bucket, "c.json", _ => null, json);
+        Assert.False(none.Written);
+        Assert.Null(none.Value);
+        Assert.False(await store.ExistsAsync(Bucket, "c.json"));
+        await store.UpdateJsonAsync<Dictionary<string, int>>(Bucket, "c.json", _ => new() { ["a"] = 1 }, json);
+        var before = (await store.GetVersionedAsync(Bucket, "c.json"))!.ETag;
+        var same = await store.UpdateJsonAsync<Dictionary<string, int>>(Bucket, "c.json", _ => null, json);
+        Assert.False(same.Written);
+        Assert.Equal(1, same.Value!["a"]);
+        Assert.Equal(before, (await store.GetVersionedAsync(Bucket, "c.json"))!.ETag);
+    }
+
+    private static string Md5Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(MD5.HashData(bytes));
 
     /// <summary>A stream that cannot seek nor tell its length, like a network body.</summary>
     protected sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes, writable: false)

@@ -43,7 +43,7 @@ public sealed class CatalogStartup(ImageCatalog catalog, CatalogRollout rollout,
 
     private async Task ResumeAsync(IServiceProvider services, IReadOnlyList<CatalogRecord> rolloutPending, CancellationToken stoppingToken)
     {
-        var pending = catalog.All.Where(r => !r.IsTerminal).ToList();
+        var pending = (await catalog.ListAsync(stoppingToken)).Where(r => !r.IsTerminal).ToList();
         if (pending.Count > 0)
         {
             logger.LogInformation("Resuming {Count} images whose pipeline had not finished", pending.Count);

@@ -67,28 +67,34 @@ public sealed record CatalogRecord
 }
 
 /// <summary>
-/// The image catalog, owned by the ingest service: one JSON object per image in the catalog bucket, cached in
-/// memory (loaded at start-up) and written through. Status only moves forward (events may arrive out of order).
+/// The image catalog, owned by the ingest service: one JSON object per image (<c>images/&lt;id&gt;.json</c>) and the
+/// landmark names (<c>landmarks.json</c>) in the catalog bucket. Storage is the one truth for every replica: each
+/// change is a read-modify-write with optimistic concurrency (<see cref="OptimisticUpdate"/>: conditional writes,
+/// re-applied on a precondition failure), a new image is created only if absent (idempotence by content hash across
+/// replicas), and listings, statistics and roll-outs read storage. The memory here is only a cache of records keyed by
+/// their version tag, revalidated against each listing (a record whose ETag changed is read again), so it saves reads
+/// without ever answering from a replica's own view. Status only moves forward (events may arrive out of order).
 /// </summary>
 public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logger)
 {
     private const string ImagesPrefix = "images/";
+    private const string RecordSuffix = ".json";
     private const string LandmarksKey = "landmarks.json";
+    private const string JsonContentType = "application/json";
+    private const int ReadParallelism = 16;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter() },
     };
 
-    private readonly ConcurrentDictionary<string, CatalogRecord> _records = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim[] _locks = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
-    private readonly SemaphoreSlim _landmarkLock = new(1, 1);
+    private static readonly IReadOnlyDictionary<string, string> NoLandmarks = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, Versioned<CatalogRecord>> _records = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Dictionary<string, string> _landmarks = new(StringComparer.Ordinal);
+    private Versioned<IReadOnlyDictionary<string, string>>? _landmarks;
 
-    public int Count => _records.Count;
-
-    /// <summary>Completes when the catalog has been read from storage.</summary>
+    /// <summary>Completes when the catalog bucket exists and the cache is warm.</summary>
     public Task Loaded => _loaded.Task;
 
     public async Task LoadAsync(CancellationToken cancellationToken)
@@ -96,38 +102,9 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
         try
         {
             await store.EnsureBucketAsync(Buckets.Catalog, cancellationToken);
-            var keys = new List<string>();
-            await foreach (var info in store.ListAsync(Buckets.Catalog, ImagesPrefix, cancellationToken))
-            {
-                keys.Add(info.Key);
-            }
-            await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-                async (key, ct) =>
-                {
-                    var bytes = await store.TryGetBytesAsync(Buckets.Catalog, key, ct);
-                    if (bytes is null)
-                    {
-                        return;
-                    }
-                    try
-                    {
-                        var record = JsonSerializer.Deserialize<CatalogRecord>(bytes, Json);
-                        if (record is not null)
-                        {
-                            _records[record.ImageId] = record;
-                        }
-                    }
-                    catch (JsonException ex)
-                    {
-                        logger.LogError(ex, "Catalog record {Key} is unreadable; ignored", key);
-                    }
-                });
-            var landmarks = await store.TryGetBytesAsync(Buckets.Catalog, LandmarksKey, cancellationToken);
-            if (landmarks is not null)
-            {
-                _landmarks = JsonSerializer.Deserialize<Dictionary<string, string>>(landmarks, Json) ?? _landmarks;
-            }
-            logger.LogInformation("Catalog loaded: {Images} images, {Landmarks} landmarks", _records.Count, _landmarks.Count);
+            var records = await ListAsync(cancellationToken);
+            var landmarks = await GetLandmarksAsync(cancellationToken);
+            logger.LogInformation("Catalog loaded: {Images} images, {Landmarks} landmarks", records.Count, landmarks.Count);
             _loaded.TrySetResult();
         }
         catch (Exception ex)
@@ -137,99 +114,151 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
         }
     }
 
-    public CatalogRecord? Get(string imageId) => _records.GetValueOrDefault(imageId);
+    /// <summary>Every image record as storage holds it now, in id order: one listing of the catalog, and a read of each
+    /// record whose version differs from the cached one (all of them on a cold cache).</summary>
+    public async Task<IReadOnlyList<CatalogRecord>> ListAsync(CancellationToken cancellationToken)
+    {
+        var listed = new List<(string Id, string? ETag)>();
+        await foreach (var info in store.ListAsync(Buckets.Catalog, ImagesPrefix, cancellationToken))
+        {
+            if (IdOf(info.Key) is { } id)
+            {
+                listed.Add((id, info.ETag));
+            }
+        }
+        var records = new CatalogRecord?[listed.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, listed.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = ReadParallelism, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var (id, etag) = listed[i];
+                records[i] = etag is not null && _records.TryGetValue(id, out var cached) && cached.ETag == etag
+                    ? cached.Value
+                    : await GetFreshAsync(id, ct);
+            });
+        if (_records.Count > listed.Count)
+        {
+            var present = listed.Select(l => l.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (var id in _records.Keys.Where(id => !present.Contains(id)))
+            {
+                _records.TryRemove(id, out _);
+            }
+        }
+        return records.OfType<CatalogRecord>().ToList();
+    }
 
-    /// <summary>The current record. Terminal records come from memory; others are re-read from storage, since with
-    /// several ingest replicas another one may have moved the image on (catalog updates are applied by one replica).</summary>
+    /// <summary>The record as storage holds it now, or null when the image is unknown.</summary>
     public async Task<CatalogRecord?> GetFreshAsync(string imageId, CancellationToken cancellationToken)
     {
-        if (_records.TryGetValue(imageId, out var cached) && cached.IsTerminal)
+        var current = await store.GetVersionedAsync(Buckets.Catalog, Key(imageId), cancellationToken);
+        if (current is null)
         {
-            return cached;
+            _records.TryRemove(imageId, out _);
+            return null;
         }
-        var bytes = await store.TryGetBytesAsync(Buckets.Catalog, ImagesPrefix + imageId + ".json", cancellationToken);
-        if (bytes is null)
+        CatalogRecord? record;
+        try
         {
-            return cached;
+            record = JsonSerializer.Deserialize<CatalogRecord>(current.Content, Json);
         }
-        var record = JsonSerializer.Deserialize<CatalogRecord>(bytes, Json);
+        catch (JsonException ex)
+        {
+            logger.LogError(ex, "Catalog record {Key} is unreadable; ignored", Key(imageId));
+            return null;
+        }
         if (record is not null)
         {
-            _records[imageId] = record;
+            _records[imageId] = new Versioned<CatalogRecord>(record, current.ETag);
         }
         return record;
     }
 
-    /// <summary>Re-reads one record from storage (another replica may have changed it), whatever its status.</summary>
-    public async Task<CatalogRecord?> ReloadAsync(string imageId, CancellationToken cancellationToken)
-    {
-        var bytes = await store.TryGetBytesAsync(Buckets.Catalog, ImagesPrefix + imageId + ".json", cancellationToken);
-        if (bytes is null || JsonSerializer.Deserialize<CatalogRecord>(bytes, Json) is not { } record)
-        {
-            return Get(imageId);
-        }
-        _records[imageId] = record;
-        return record;
-    }
+    /// <summary>A settled (indexed or rejected) record from the cache, any other from storage: for progress counts,
+    /// where an image that reached a final state does not leave it.</summary>
+    public Task<CatalogRecord?> GetSettledAsync(string imageId, CancellationToken cancellationToken) =>
+        _records.TryGetValue(imageId, out var cached) && cached.Value.IsTerminal
+            ? Task.FromResult<CatalogRecord?>(cached.Value)
+            : GetFreshAsync(imageId, cancellationToken);
 
-    public IEnumerable<CatalogRecord> All => _records.Values;
-
-    /// <summary>Adds a new record; returns the existing one (and changes nothing) when the image is known.</summary>
+    /// <summary>Creates the record if no replica has (create-if-absent on the content-hash id); otherwise returns the
+    /// stored one and changes nothing.</summary>
     public async Task<(CatalogRecord Record, bool Added)> AddAsync(CatalogRecord record, CancellationToken cancellationToken)
     {
-        var gate = Gate(record.ImageId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(record, Json);
+        var written = await store.PutIfAsync(Buckets.Catalog, Key(record.ImageId), bytes, JsonContentType, WriteCondition.IfAbsent, cancellationToken);
+        if (written.Written)
         {
-            if (await GetFreshAsync(record.ImageId, cancellationToken) is { } existing)
-            {
-                return (existing, false);
-            }
-            await SaveAsync(record, cancellationToken);
+            _records[record.ImageId] = new Versioned<CatalogRecord>(record, written.ETag!);
             return (record, true);
         }
-        finally
+        var existing = await store.GetVersionedAsync(Buckets.Catalog, Key(record.ImageId), cancellationToken)
+            ?? throw new IOException($"Catalog record {Key(record.ImageId)} exists for a create-if-absent and is gone when read.");
+        if (existing.Content.AsSpan().SequenceEqual(bytes))
         {
-            gate.Release();
+            // Our own write, whose answer was lost and whose retry found it (the bytes carry this upload's timestamps).
+            _records[record.ImageId] = new Versioned<CatalogRecord>(record, existing.ETag);
+            return (record, true);
         }
+        var stored = JsonSerializer.Deserialize<CatalogRecord>(existing.Content, Json)
+            ?? throw new InvalidDataException($"Catalog record {Key(record.ImageId)} is empty.");
+        _records[record.ImageId] = new Versioned<CatalogRecord>(stored, existing.ETag);
+        return (stored, false);
     }
 
-    /// <summary>Applies <paramref name="update"/> to a known image (no-op for unknown ids, returns null).</summary>
+    /// <summary>Applies <paramref name="update"/> to a known image as a read-modify-write of its stored record, re-applied
+    /// when another replica changed it meanwhile (no-op for unknown ids, returns null). <paramref name="update"/> may run
+    /// more than once and must only compute.</summary>
     public async Task<CatalogRecord?> UpdateAsync(string imageId, Func<CatalogRecord, CatalogRecord> update, CancellationToken cancellationToken)
     {
-        var gate = Gate(imageId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        var now = DateTimeOffset.UtcNow;
+        var result = await store.UpdateJsonAsync<CatalogRecord>(Buckets.Catalog, Key(imageId), current =>
         {
-            if (await GetFreshAsync(imageId, cancellationToken) is not { } current)
+            if (current is null)
             {
                 return null;
             }
             var next = update(current);
-            if (next == current)
-            {
-                return current;
-            }
-            next = next with { UpdatedAt = DateTimeOffset.UtcNow };
-            await SaveAsync(next, cancellationToken);
-            return next;
-        }
-        finally
+            return next == current ? null : next with { UpdatedAt = now };
+        }, Json, cancellationToken);
+        if (result is { Value: { } record, ETag: { } etag })
         {
-            gate.Release();
+            _records[imageId] = new Versioned<CatalogRecord>(record, etag);
         }
+        return result.Value;
     }
 
-    public IReadOnlyDictionary<string, string> Landmarks => _landmarks;
+    /// <summary>Landmark id → name as storage holds it now (re-read only when its version changed).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetLandmarksAsync(CancellationToken cancellationToken)
+    {
+        var cached = _landmarks;
+        var info = await store.StatAsync(Buckets.Catalog, LandmarksKey, cancellationToken);
+        if (info is null)
+        {
+            return NoLandmarks;
+        }
+        if (cached is not null && info.ETag is not null && cached.ETag == info.ETag)
+        {
+            return cached.Value;
+        }
+        if (await store.GetJsonAsync<Dictionary<string, string>>(Buckets.Catalog, LandmarksKey, Json, cancellationToken) is not { } read)
+        {
+            return NoLandmarks;
+        }
+        _landmarks = new Versioned<IReadOnlyDictionary<string, string>>(read.Value, read.ETag);
+        return read.Value;
+    }
 
+    /// <summary>Sets landmark names (a read-modify-write of <c>landmarks.json</c>, so concurrent upserts through any
+    /// replicas all land). Returns how many ids were new or renamed.</summary>
     public async Task<int> UpsertLandmarksAsync(IEnumerable<KeyValuePair<string, string>> landmarks, CancellationToken cancellationToken)
     {
-        await _landmarkLock.WaitAsync(cancellationToken);
-        try
+        var wanted = landmarks.ToList();
+        var changed = 0;
+        var result = await store.UpdateJsonAsync<Dictionary<string, string>>(Buckets.Catalog, LandmarksKey, current =>
         {
-            var next = new Dictionary<string, string>(_landmarks, StringComparer.Ordinal);
-            var changed = 0;
-            foreach (var (id, name) in landmarks)
+            changed = 0;
+            var next = new Dictionary<string, string>(current ?? [], StringComparer.Ordinal);
+            foreach (var (id, name) in wanted)
             {
                 if (!next.TryGetValue(id, out var old) || old != name)
                 {
@@ -237,26 +266,22 @@ public sealed class ImageCatalog(IObjectStore store, ILogger<ImageCatalog> logge
                     changed++;
                 }
             }
-            if (changed > 0)
-            {
-                await store.PutBytesAsync(Buckets.Catalog, LandmarksKey, JsonSerializer.SerializeToUtf8Bytes(next, Json),
-                    "application/json", cancellationToken: cancellationToken);
-                _landmarks = next;
-            }
-            return changed;
-        }
-        finally
+            return changed > 0 ? next : null;
+        }, Json, cancellationToken);
+        if (result is { Value: { } map, ETag: { } etag })
         {
-            _landmarkLock.Release();
+            _landmarks = new Versioned<IReadOnlyDictionary<string, string>>(map, etag);
         }
+        return result.Written ? changed : 0;
     }
 
-    private async Task SaveAsync(CatalogRecord record, CancellationToken cancellationToken)
-    {
-        await store.PutBytesAsync(Buckets.Catalog, ImagesPrefix + record.ImageId + ".json",
-            JsonSerializer.SerializeToUtf8Bytes(record, Json), "application/json", cancellationToken: cancellationToken);
-        _records[record.ImageId] = record;
-    }
+    private static string Key(string imageId) => ImagesPrefix + imageId + RecordSuffix;
 
-    private SemaphoreSlim Gate(string id) => _locks[(int)((uint)StringComparer.Ordinal.GetHashCode(id) % (uint)_locks.Length)];
+    private static string? IdOf(string key) =>
+        key.StartsWith(ImagesPrefix, StringComparison.Ordinal) && key.EndsWith(RecordSuffix, StringComparison.Ordinal) &&
+        key.Length > ImagesPrefix.Length + RecordSuffix.Length
+            ? key[ImagesPrefix.Length..^RecordSuffix.Length]
+            : null;
+
+    private sealed record Versioned<T>(T Value, string ETag);
 }

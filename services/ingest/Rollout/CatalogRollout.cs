@@ -13,7 +13,10 @@ namespace Landmark.Ingest;
 /// (<see cref="GalleryReembedRequested"/>), follows <see cref="ImageIndexed"/> events until none is pending, reports
 /// progress (<see cref="GalleryReindexProgress"/>, throttled) and announces <see cref="GalleryReindexed"/>. The state
 /// is persisted at <c>rollout.json</c> in the catalog bucket (the pending set is derived from the image records, which
-/// list the models that indexed each image), so a restarted ingest resumes the roll-out.
+/// list the models that indexed each image), so a restarted ingest resumes the roll-out. With several ingest replicas
+/// every change of <c>rollout.json</c> is a read-modify-write of the stored snapshot (<see cref="OptimisticUpdate"/>,
+/// the <see cref="RolloutSnapshot"/> transitions), and the images are enumerated from storage, not from what this
+/// replica has seen.
 /// </summary>
 public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOptions<IngestOptions> options, ILogger<CatalogRollout> logger)
 {
@@ -23,7 +26,6 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
 
     private readonly RolloutTracker _tracker = new();
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly SemaphoreSlim _save = new(1, 1);
     private long _lastProgress;
     private long _lastAnnounced;
 
@@ -37,7 +39,7 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
             await catalog.Loaded.WaitAsync(cancellationToken);
             var bytes = await store.TryGetBytesAsync(Buckets.Catalog, StateKey, cancellationToken);
             var snapshot = bytes is null ? RolloutSnapshot.Empty : JsonSerializer.Deserialize<RolloutSnapshot>(bytes, Json) ?? RolloutSnapshot.Empty;
-            var pending = _tracker.Restore(snapshot, catalog.All);
+            var pending = _tracker.Restore(snapshot, await catalog.ListAsync(cancellationToken));
             if (snapshot.Target is not null)
             {
                 logger.LogInformation("Roll-out of {Version} resumed: {Pending} of {Total} images to re-embed, complete: {Completed}",
@@ -57,8 +59,9 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
     public async Task BeginAsync(string version, IPublishEndpoint publisher, CancellationToken cancellationToken)
     {
         await Loaded.WaitAsync(cancellationToken);
-        var (reembed, completed) = _tracker.Begin(version, catalog.All, DateTimeOffset.UtcNow);
-        await SaveAsync(cancellationToken);
+        var now = DateTimeOffset.UtcNow;
+        var (reembed, completed) = _tracker.Begin(version, await catalog.ListAsync(cancellationToken), now);
+        await SaveAsync(s => completed ? s.Started(version, now).CompletedFor(version) : s.Started(version, now), cancellationToken);
         logger.LogInformation("Roll-out of {Version}: re-embedding {Count} of {Total} gallery images", version, reembed.Count, _tracker.Total);
         await PublishReembedAsync(reembed, version, publisher, cancellationToken);
         await publisher.Publish(new GalleryReindexProgress(version, _tracker.Total, _tracker.Done), cancellationToken);
@@ -101,14 +104,15 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
         await Loaded.WaitAsync(cancellationToken);
         if (_tracker.Activate(activated.ModelVersion, activated.ActivatedAt))
         {
-            await SaveAsync(cancellationToken);
+            await SaveAsync(s => s.Activated(activated.ModelVersion, activated.ActivatedAt), cancellationToken);
             logger.LogInformation("Model {Version} is live; the catalog re-embeds images indexed with any other model", activated.ModelVersion);
         }
     }
 
-    /// <summary>For several ingest replicas, each seeing part of the events: re-reads the records that still look
-    /// pending here and completes the roll-out when storage says they are done; re-announces a completed roll-out that
-    /// was not activated yet (the trainer ignores repeats).</summary>
+    /// <summary>For several ingest replicas, each seeing part of the events: recounts the roll-out from the records in
+    /// storage (revalidated listing), asks for the re-embedding of images indexed elsewhere with another model, and
+    /// completes the roll-out when storage says every image is done; re-announces a completed roll-out that was not
+    /// activated yet (the trainer ignores repeats).</summary>
     public async Task ReconcileAsync(IPublishEndpoint publisher, CancellationToken cancellationToken)
     {
         await Loaded.WaitAsync(cancellationToken);
@@ -125,13 +129,12 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
             }
             return;
         }
-        var completed = false;
-        foreach (var id in _tracker.Pending)
+        var (newlyPending, completed) = _tracker.Reconcile(await catalog.ListAsync(cancellationToken));
+        if (newlyPending.Count > 0)
         {
-            if (await catalog.ReloadAsync(id, cancellationToken) is { } record)
-            {
-                completed |= _tracker.OnRefreshed(record);
-            }
+            logger.LogInformation("Roll-out of {Version}: {Count} images indexed through another replica join the re-embedding",
+                state.Target, newlyPending.Count);
+            await PublishReembedAsync(newlyPending, state.Target, publisher, cancellationToken);
         }
         await AfterChangeAsync(completed, publisher, cancellationToken);
     }
@@ -164,7 +167,7 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
         }
         if (completed)
         {
-            await SaveAsync(cancellationToken);
+            await SaveAsync(s => s.CompletedFor(target), cancellationToken);
             await publisher.Publish(new GalleryReindexProgress(target, _tracker.Total, _tracker.Done), cancellationToken);
             await AnnounceAsync(publisher, cancellationToken);
             return;
@@ -198,17 +201,13 @@ public sealed class CatalogRollout(IObjectStore store, ImageCatalog catalog, IOp
         }
     }
 
-    private async Task SaveAsync(CancellationToken cancellationToken)
-    {
-        await _save.WaitAsync(cancellationToken);
-        try
+    /// <summary>Applies <paramref name="transition"/> to the stored snapshot (not to this replica's copy), so changes made
+    /// through other replicas stay.</summary>
+    private Task SaveAsync(Func<RolloutSnapshot, RolloutSnapshot> transition, CancellationToken cancellationToken) =>
+        store.UpdateJsonAsync<RolloutSnapshot>(Buckets.Catalog, StateKey, current =>
         {
-            await store.PutBytesAsync(Buckets.Catalog, StateKey, JsonSerializer.SerializeToUtf8Bytes(_tracker.State, Json), "application/json",
-                cancellationToken: cancellationToken);
-        }
-        finally
-        {
-            _save.Release();
-        }
-    }
+            var stored = current ?? RolloutSnapshot.Empty;
+            var next = transition(stored);
+            return next == stored ? null : next;
+        }, Json, cancellationToken);
 }

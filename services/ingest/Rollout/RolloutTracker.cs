@@ -13,9 +13,25 @@ public readonly record struct RolloutDecision(string? ReembedWith, bool Complete
 /// <param name="Live">The model the catalog last saw activated (null before the first roll-out).</param>
 /// <param name="LiveSince">When <paramref name="Live"/> was activated (later activations win).</param>
 /// <param name="Completed">Every gallery image is indexed with <paramref name="Target"/>; waiting for the activation.</param>
+/// <remarks>The transitions below are pure: the catalog applies them to the snapshot stored in <c>rollout.json</c> as a
+/// read-modify-write (re-applied when another replica changed it meanwhile), and the tracker to its own copy.</remarks>
 public sealed record RolloutSnapshot(string? Target, string? Live, DateTimeOffset? LiveSince, DateTimeOffset? StartedAt, bool Completed)
 {
     public static RolloutSnapshot Empty { get; } = new(null, null, null, null, false);
+
+    /// <summary>The roll-out of <paramref name="target"/> started; the same target resumes (keeps its start and completion).</summary>
+    public RolloutSnapshot Started(string target, DateTimeOffset now) =>
+        Target == target ? this with { StartedAt = StartedAt ?? now } : this with { Target = target, StartedAt = now, Completed = false };
+
+    /// <summary>Every gallery image is indexed with <paramref name="target"/> (no change when another target is rolling out).</summary>
+    public RolloutSnapshot CompletedFor(string target) => Target == target ? this with { Completed = true } : this;
+
+    /// <summary><paramref name="version"/> went live at <paramref name="activatedAt"/>; an activation older than the one
+    /// applied changes nothing. Activating the target ends its roll-out.</summary>
+    public RolloutSnapshot Activated(string version, DateTimeOffset activatedAt) =>
+        LiveSince is { } since && activatedAt < since ? this
+        : Target == version ? new RolloutSnapshot(null, version, activatedAt, null, false)
+        : this with { Live = version, LiveSince = activatedAt };
 }
 
 /// <summary>
@@ -129,10 +145,13 @@ public sealed class RolloutTracker
             {
                 return ([], true);
             }
-            var startedAt = _state.Target == target ? _state.StartedAt ?? now : now;
             _owner = true;
             var reembed = Recount(target, records);
-            _state = _state with { Target = target, StartedAt = startedAt, Completed = _pending.Count == 0 };
+            _state = _state.Started(target, now);
+            if (_pending.Count == 0)
+            {
+                _state = _state.CompletedFor(target);
+            }
             return (reembed, _state.Completed);
         }
     }
@@ -186,12 +205,46 @@ public sealed class RolloutTracker
         }
     }
 
-    /// <summary>A record re-read from storage (another replica may have indexed it).</summary>
-    public bool OnRefreshed(CatalogRecord record)
+    /// <summary>Recounts the roll-out against the records as storage holds them (with several replicas, each sees only
+    /// part of the events): an indexed image the target's index lacks is pending unless skipped, all others are done.
+    /// Returns the images pending now that were not before (indexed through another replica with another model; to
+    /// re-embed) and whether this completed the roll-out (only on the replica that tracks it).</summary>
+    public (IReadOnlyList<CatalogRecord> NewlyPending, bool Completed) Reconcile(IEnumerable<CatalogRecord> records)
     {
         lock (_lock)
         {
-            return _state.Target is { } target && record.IsIndexedWith(target) && Settle(record.ImageId).Completed;
+            if (_state.Target is not { } target || _state.Completed)
+            {
+                return ([], false);
+            }
+            var pending = new HashSet<string>(StringComparer.Ordinal);
+            var newlyPending = new List<CatalogRecord>();
+            long total = 0;
+            foreach (var record in records)
+            {
+                if (record.Status != CatalogStatus.Indexed)
+                {
+                    continue;
+                }
+                total++;
+                if (!record.IsIndexedWith(target) && !_skipped.Contains(record.ImageId))
+                {
+                    pending.Add(record.ImageId);
+                    if (!_pending.Contains(record.ImageId))
+                    {
+                        newlyPending.Add(record);
+                    }
+                }
+            }
+            _pending.Clear();
+            _pending.UnionWith(pending);
+            _total = total;
+            if (_pending.Count > 0 || !_owner)
+            {
+                return (newlyPending, false);
+            }
+            _state = _state.CompletedFor(target);
+            return (newlyPending, true);
         }
     }
 
@@ -219,9 +272,7 @@ public sealed class RolloutTracker
             {
                 return false;
             }
-            _state = _state.Target == version
-                ? new RolloutSnapshot(null, version, activatedAt, null, false)
-                : _state with { Live = version, LiveSince = activatedAt };
+            _state = _state.Activated(version, activatedAt);
             if (_state.Target is null)
             {
                 _owner = false;
