@@ -35,7 +35,7 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, "the live model changed during the call; retry"));
             }
-            foreach (var (key, value) in model.ScorerSettings)
+            foreach (var (key, value) in model.ScorerSettings.ToDictionary())
             {
                 response.ScorerSettings[key] = value;
             }

@@ -306,11 +306,11 @@ public sealed class TrainingJobRunner(
                 metrics["calibration_gap"] = calibration.BestGap;
                 if (calibration.BestGap > calibration.DefaultGap)
                 {
-                    manifest = manifest with { ScorerSettings = calibration.Settings.ToDictionary() };
+                    manifest = manifest with { ScorerSettings = calibration.Settings };
                     trained = trained with { Gap = calibration.BestGap };
                 }
                 logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
-                    job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.Select(kv => $"{kv.Key}={kv.Value}")));
+                    job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.ToDictionary().Select(kv => $"{kv.Key}={kv.Value}")));
             }
             metrics["holdout_gap"] = trained.Gap;
             metrics["holdout_accuracy"] = trained.Accuracy;
