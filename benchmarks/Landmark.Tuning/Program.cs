@@ -93,17 +93,17 @@ var top1 = queries.Select((q, i) => q.LandmarkId is not null && dataset.Train[Ar
 Console.WriteLine($"nearest-neighbour top-1 on val landmark queries: {top1}/{queries.Count(q => q.LandmarkId is not null)}");
 
 var results = new List<(GapResult Result, ScorerOptions Options)>();
-foreach (var topK in new[] { 1, 3, 5, 10, 20 })
+foreach (var voting in new[] { 1, 3, 5, 10, 20 })
 foreach (var power in new[] { 1.0, 3, 9 })
 foreach (var weight in new[] { 0.0, 0.5, 1.0, 1.5 })
 foreach (var gain in new[] { 5.0, 10, 20, 40 })
 {
-    var options = new ScorerOptions { TopK = topK, Power = power, NonLandmarkWeight = weight, Gain = gain, NonLandmarkTopM = 5 };
+    var options = new ScorerOptions { VotingNeighbours = voting, Power = power, NonLandmarkWeight = weight, Gain = gain, NonLandmarkTopM = 5 };
     var scorer = new KnnScorer(options);
     var predictions = new List<GapPrediction>();
     for (var i = 0; i < queries.Count; i++)
     {
-        var neighbours = toGallery[i].Select((s, j) => (s, j)).OrderByDescending(t => t.s).Take(topK)
+        var neighbours = toGallery[i].Select((s, j) => (s, j)).OrderByDescending(t => t.s).Take(voting)
             .Select(t => new GalleryNeighbour(dataset.Train[t.j].Id, dataset.Train[t.j].LandmarkId!, t.s)).ToList();
         var p = scorer.Score(neighbours, toDistractors[i]);
         predictions.Add(new GapPrediction(p.LandmarkId, p.Confidence, queries[i].LandmarkId));
@@ -112,8 +112,8 @@ foreach (var gain in new[] { 5.0, 10, 20, 40 })
 }
 foreach (var (r, o) in results.OrderByDescending(r => r.Result.Gap).Take(10).Concat(results.Where(r => r.Options.NonLandmarkWeight > 0).OrderByDescending(r => r.Result.Gap).Take(5)))
 {
-    Console.WriteLine($"GAP={r.Gap:F4} accuracy={r.Accuracy:F4}  TopK={o.TopK} Power={o.Power} NonLandmarkWeight={o.NonLandmarkWeight} Gain={o.Gain}");
+    Console.WriteLine($"GAP={r.Gap:F4} accuracy={r.Accuracy:F4}  VotingNeighbours={o.VotingNeighbours} Power={o.Power} NonLandmarkWeight={o.NonLandmarkWeight} Gain={o.Gain}");
 }
 var defaults = new ScorerOptions();
-var current = results.First(r => r.Options.TopK == defaults.TopK && r.Options.Power == defaults.Power && r.Options.NonLandmarkWeight == defaults.NonLandmarkWeight && r.Options.Gain == defaults.Gain);
+var current = results.First(r => r.Options.VotingNeighbours == defaults.VotingNeighbours && r.Options.Power == defaults.Power && r.Options.NonLandmarkWeight == defaults.NonLandmarkWeight && r.Options.Gain == defaults.Gain);
 Console.WriteLine($"current defaults: GAP={current.Result.Gap:F4} accuracy={current.Result.Accuracy:F4}");

@@ -17,9 +17,6 @@ public sealed class EmbedConsumer(IObjectStore store, BatchingEmbedder embedder,
     public const string Stage = "embed";
     public const string EmbedVariant = "embed";
 
-    /// <summary>Messages in flight per embedder instance: enough to fill model batches.</summary>
-    public const int ConcurrentMessages = 16;
-
     private static readonly Meter Meter = new("Landmark.Embedder.Gallery");
     private static readonly Counter<long> Embedded = Meter.CreateCounter<long>("landmark.embedder.gallery_images");
 

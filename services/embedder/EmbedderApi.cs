@@ -36,7 +36,7 @@ public sealed class EmbedderApi(BatchingEmbedder embedder, ModelHost models) : E
             {
                 throw ApiErrors.Create(StatusCode.Unavailable, ErrorReasons.LiveModelChanged, "the live model changed during the call; retry");
             }
-            foreach (var (key, value) in model.ScorerSettings)
+            foreach (var (key, value) in model.ScorerSettings.ToDictionary())
             {
                 response.ScorerSettings[key] = value;
             }

@@ -27,16 +27,9 @@ public static class EmbedderModule
 
     public static void AddConsumers(IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<EmbedConsumer>(c => c.ConcurrentMessageLimit = EmbedConsumer.ConcurrentMessages)
-            .Endpoint(e => e.Name = QueueNames.Embed);
-        bus.AddConsumer<ReembedConsumer>(c => c.ConcurrentMessageLimit = ReembedConsumer.ConcurrentMessages)
-            .Endpoint(e => e.Name = QueueNames.Reembed);
-        // One temporary (auto-deleted) queue per replica: every replica must switch its query model.
-        bus.AddConsumer<LiveModelSwitchConsumer>().Endpoint(e =>
-        {
-            e.Name = $"{QueueNames.EmbedderActivation}-{NewId.NextGuid():N}";
-            e.Temporary = true;
-        });
+        bus.AddLandmarkConsumer<EmbedConsumer, EmbedConsumerDefinition>();
+        bus.AddLandmarkConsumer<ReembedConsumer, ReembedConsumerDefinition>();
+        bus.AddLandmarkConsumer<LiveModelSwitchConsumer, LiveModelSwitchConsumerDefinition>();
     }
 
     public static WebApplication MapEmbedder(this WebApplication app)

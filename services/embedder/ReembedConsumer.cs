@@ -15,9 +15,6 @@ namespace Landmark.Embedder;
 /// <see cref="GalleryReembedFailed"/> so that the roll-out does not wait for it. Idempotent.</summary>
 public sealed class ReembedConsumer(IObjectStore store, ModelHost models, ILogger<ReembedConsumer> logger) : IConsumer<GalleryReembedRequested>
 {
-    /// <summary>Messages in flight per embedder instance: enough to fill model batches.</summary>
-    public const int ConcurrentMessages = 16;
-
     private static readonly Meter Meter = new("Landmark.Embedder.Rollout");
     private static readonly Counter<long> Reembedded = Meter.CreateCounter<long>("landmark.embedder.reembedded_images");
 

@@ -31,14 +31,9 @@ public static class IngestModule
     /// replicas applying events in any order converge.</summary>
     public static void AddConsumers(IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<CatalogUpdateConsumer>().Endpoint(e => e.Name = QueueNames.CatalogUpdates);
-        bus.AddConsumer<CatalogRolloutConsumer>().Endpoint(e => e.Name = QueueNames.CatalogRollout);
-        // Every replica follows the roll-out on a temporary queue of its own.
-        bus.AddConsumer<CatalogRolloutWatcher>().Endpoint(e =>
-        {
-            e.Name = $"{QueueNames.CatalogRolloutWatch}-{NewId.NextGuid():N}";
-            e.Temporary = true;
-        });
+        bus.AddLandmarkConsumer<CatalogUpdateConsumer, CatalogUpdateConsumerDefinition>();
+        bus.AddLandmarkConsumer<CatalogRolloutConsumer, CatalogRolloutConsumerDefinition>();
+        bus.AddLandmarkConsumer<CatalogRolloutWatcher, CatalogRolloutWatcherDefinition>();
     }
 
     public static WebApplication MapIngest(this WebApplication app)

@@ -20,7 +20,7 @@ public static class PreprocessModule
     }
 
     public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<PreprocessConsumer, PreprocessConsumerDefinition>();
+        bus.AddLandmarkConsumer<PreprocessConsumer, PreprocessConsumerDefinition>();
 }
 
 /// <summary>The preprocess service as its own process (consumers plus health and metrics).</summary>

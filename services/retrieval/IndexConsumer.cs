@@ -8,9 +8,6 @@ namespace Landmark.Retrieval;
 /// keyed by content hash, so a redelivered message replaces the same point.</summary>
 public sealed class IndexConsumer(GalleryIndex gallery) : IConsumer<ImageEmbedded>
 {
-    /// <summary>Messages in flight per retrieval instance.</summary>
-    public const int ConcurrentMessages = 8;
-
     private static readonly Meter Meter = new("Landmark.Retrieval");
     private static readonly Counter<long> Indexed = Meter.CreateCounter<long>("landmark.retrieval.indexed");
 

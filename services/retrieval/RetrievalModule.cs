@@ -21,9 +21,8 @@ public static class RetrievalModule
 
     public static void AddConsumers(IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<IndexConsumer>(c => c.ConcurrentMessageLimit = IndexConsumer.ConcurrentMessages)
-            .Endpoint(e => e.Name = QueueNames.Index);
-        bus.AddConsumer<LiveAliasConsumer>().Endpoint(e => e.Name = QueueNames.IndexActivation);
+        bus.AddLandmarkConsumer<IndexConsumer, IndexConsumerDefinition>();
+        bus.AddLandmarkConsumer<LiveAliasConsumer, LiveAliasConsumerDefinition>();
     }
 
     public static WebApplication MapRetrieval(this WebApplication app)

@@ -49,8 +49,8 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
 
         await foreach (var query in requestStream.ReadAllAsync(ct))
         {
-            // The scorer votes over its own TopK whatever is asked here; top_k only says how many neighbours come back.
-            inFlight.Enqueue((query, recognizer.RecognizeWithSettingsAsync(query.Image, Math.Clamp(query.TopK, 1, Recognizer.MaxTopK), query.QueryId, ct)));
+            // The scorer's VotingNeighbours vote whatever is asked here; top_k only says how many neighbours come back.
+            inFlight.Enqueue((query, recognizer.RecognizeWithSettingsAsync(query.Image, Math.Clamp(query.TopK, 1, Recognizer.MaxNeighboursReturned), query.QueryId, ct)));
             if (inFlight.Count >= Concurrency)
             {
                 await DrainOneAsync();
@@ -67,7 +67,7 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
         result.ModelVersion = lastAnswer?.ModelVersion ?? "";
         if (lastSettings is not null)
         {
-            result.ScorerSettings.Add(SettingsOf(lastSettings));
+            result.ScorerSettings.Add(ModelScorerSettings.Of(lastSettings).ToDictionary());
         }
         logger.LogInformation("Evaluation: GAP={Gap:F4} accuracy={Accuracy:F4} queries={Queries} ({Qps:F1}/s)",
             result.Gap, result.Accuracy, result.Queries, result.QueriesPerSecond);
@@ -82,17 +82,6 @@ public sealed class EvaluationApi(Recognizer recognizer, ILogger<EvaluationApi> 
             string.IsNullOrEmpty(p.TrueLandmarkId) ? null : p.TrueLandmarkId)).ToList();
         return Task.FromResult(ToProto(GlobalAveragePrecision.Compute(predictions)));
     }
-
-    /// <summary>The settings a model may calibrate (those <see cref="ScorerOptions.WithModelSettings"/> applies), as numbers.</summary>
-    public static Dictionary<string, double> SettingsOf(ScorerOptions o) => new Dictionary<string, double>(StringComparer.Ordinal)
-    {
-        [nameof(ScorerOptions.TopK)] = o.TopK,
-        [nameof(ScorerOptions.Power)] = o.Power,
-        [nameof(ScorerOptions.NonLandmarkTopM)] = o.NonLandmarkTopM,
-        [nameof(ScorerOptions.NonLandmarkWeight)] = o.NonLandmarkWeight,
-        [nameof(ScorerOptions.Gain)] = o.Gain,
-        [nameof(ScorerOptions.MinConfidence)] = o.MinConfidence,
-    };
 
     private static GapResult ToProto(Recognition.GapResult r) => new()
     {

@@ -22,20 +22,22 @@ public sealed class Recognizer(
     IOptionsMonitor<ScorerOptions> scorerOptions,
     IOptions<ServiceEndpointsOptions> endpoints)
 {
-    public const int DefaultTopK = 5;
-    public const int MaxTopK = 100;
+    /// <summary>Gallery images returned to the caller when the request's <c>top_k</c> is 0, and at most (requests ask
+    /// for how many they see; how many vote is <see cref="ScorerOptions.VotingNeighbours"/>).</summary>
+    public const int DefaultNeighboursReturned = 5;
+    public const int MaxNeighboursReturned = 100;
 
     private static readonly ActivitySource Activity = new("Landmark.Scorer");
     private static readonly Meter Meter = new("Landmark.Scorer");
     private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>("landmark.recognize.duration", "s");
     private static readonly Counter<long> Answers = Meter.CreateCounter<long>("landmark.recognize.answers");
 
-    public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int topK, string requestId, CancellationToken cancellationToken) =>
-        (await RecognizeWithSettingsAsync(image, topK, requestId, cancellationToken)).Response;
+    public async Task<RecognizeResponse> RecognizeAsync(ByteString image, int neighboursReturned, string requestId, CancellationToken cancellationToken) =>
+        (await RecognizeWithSettingsAsync(image, neighboursReturned, requestId, cancellationToken)).Response;
 
     /// <summary><see cref="RecognizeAsync"/> plus the scorer settings that made the answer (the configured ones with
     /// the embedding model's calibrated settings applied): what an evaluation report shows.</summary>
-    public async Task<(RecognizeResponse Response, ScorerOptions Settings)> RecognizeWithSettingsAsync(ByteString image, int topK, string requestId,
+    public async Task<(RecognizeResponse Response, ScorerOptions Settings)> RecognizeWithSettingsAsync(ByteString image, int neighboursReturned, string requestId,
         CancellationToken cancellationToken)
     {
         using var activity = Activity.StartActivity("recognize");
@@ -45,15 +47,16 @@ public sealed class Recognizer(
             throw ApiErrors.Create(StatusCode.InvalidArgument, ErrorReasons.ImageEmpty, "empty: the image has no bytes",
                 new Dictionary<string, string> { [ErrorReasons.RejectionCodeKey] = "empty" }, ("image", "the image has no bytes"));
         }
-        topK = topK <= 0 ? DefaultTopK : Math.Min(topK, MaxTopK);
+        neighboursReturned = NeighboursReturned(neighboursReturned);
         var embedRequest = new EmbedRequest();
         embedRequest.Images.Add(image);
         var embedded = await EmbedAsync(embedRequest, "image", cancellationToken);
         var vector = embedded.Embeddings[0].Values;
         // Settings calibrated for the model that embedded the query, over the configured ones.
-        var options = scorerOptions.CurrentValue.WithModelSettings(embedded.ScorerSettings);
+        var options = scorerOptions.CurrentValue.WithModelSettings(ModelScorerSettings.FromDictionary(embedded.ScorerSettings));
 
-        var landmarkTask = SearchAsync(vector, Math.Max(options.TopK, topK), ImageRole.Landmark, embedded.ModelVersion, cancellationToken);
+        // One search serves both: the voters and the neighbours the caller sees.
+        var landmarkTask = SearchAsync(vector, Math.Max(options.VotingNeighbours, neighboursReturned), ImageRole.Landmark, embedded.ModelVersion, cancellationToken);
         var nonLandmarkTask = options.NonLandmarkTopM > 0
             ? SearchAsync(vector, options.NonLandmarkTopM, ImageRole.NonLandmark, embedded.ModelVersion, cancellationToken)
             : Task.FromResult<IReadOnlyList<Hit>>([]);
@@ -75,13 +78,13 @@ public sealed class Recognizer(
             Confidence = prediction.Confidence,
             ModelVersion = embedded.ModelVersion,
         };
-        response.Candidates.AddRange(prediction.Candidates.Take(5).Select(c => new Candidate
+        response.Candidates.AddRange(prediction.Candidates.Take(options.CandidateCount).Select(c => new Candidate
         {
             LandmarkId = c.LandmarkId,
             LandmarkName = landmarkNames.GetValueOrDefault(c.LandmarkId, c.LandmarkId),
             Score = c.Score,
         }));
-        response.Neighbours.AddRange(landmarkHits.Take(topK).Select(h => ToNeighbour(h, landmarkNames)));
+        response.Neighbours.AddRange(landmarkHits.Take(neighboursReturned).Select(h => ToNeighbour(h, landmarkNames)));
         Latency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         Answers.Add(1, new KeyValuePair<string, object?>("is_landmark", prediction.IsLandmark));
         return (response, options);
@@ -89,7 +92,7 @@ public sealed class Recognizer(
 
     public async Task<FindSimilarResponse> FindSimilarAsync(FindSimilarRequest request, CancellationToken cancellationToken)
     {
-        var topK = request.TopK <= 0 ? DefaultTopK : Math.Min(request.TopK, MaxTopK);
+        var neighboursReturned = NeighboursReturned(request.TopK);
         IEnumerable<float> vector;
         string modelVersion;
         switch (request.QueryCase)
@@ -114,7 +117,7 @@ public sealed class Recognizer(
             default:
                 throw ApiErrors.InvalidField(ErrorReasons.ArgumentInvalid, "query", "set either image or image_id");
         }
-        var hits = await SearchAsync(vector, topK, request.IncludeNonLandmarks ? ImageRole.Unspecified : ImageRole.Landmark, modelVersion, cancellationToken);
+        var hits = await SearchAsync(vector, neighboursReturned, request.IncludeNonLandmarks ? ImageRole.Unspecified : ImageRole.Landmark, modelVersion, cancellationToken);
         var landmarkNames = await names.GetAsync(cancellationToken);
         var response = new FindSimilarResponse { ModelVersion = modelVersion };
         response.Neighbours.AddRange(hits.Select(h => ToNeighbour(h, landmarkNames)));
@@ -135,9 +138,12 @@ public sealed class Recognizer(
         }
     }
 
-    private async Task<IReadOnlyList<Hit>> SearchAsync(IEnumerable<float> vector, int topK, ImageRole role, string modelVersion, CancellationToken ct)
+    /// <summary>A request's <c>top_k</c> as the number of neighbours returned: 0 or less = the default, capped.</summary>
+    public static int NeighboursReturned(int requested) => requested <= 0 ? DefaultNeighboursReturned : Math.Min(requested, MaxNeighboursReturned);
+
+    private async Task<IReadOnlyList<Hit>> SearchAsync(IEnumerable<float> vector, int nearest, ImageRole role, string modelVersion, CancellationToken ct)
     {
-        var request = new SearchRequest { TopK = topK, Role = role, ModelVersion = modelVersion };
+        var request = new SearchRequest { TopK = nearest, Role = role, ModelVersion = modelVersion };
         var query = new SearchQuery();
         query.Vector.AddRange(vector);
         request.Queries.Add(query);

@@ -80,7 +80,7 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
         {
             info.Metrics[name] = value;
         }
-        foreach (var (name, value) in m.ScorerSettings)
+        foreach (var (name, value) in m.ScorerSettings.ToDictionary())
         {
             info.ScorerSettings[name] = value;
         }

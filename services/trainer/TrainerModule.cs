@@ -42,9 +42,12 @@ public static class TrainerModule
         return builder;
     }
 
-    /// <summary>Roll-out bookkeeping: one message at a time, so progress and activation never interleave.</summary>
-    public static void AddConsumers(IBusRegistrationConfigurator bus) =>
-        bus.AddConsumer<RolloutConsumer>(c => c.ConcurrentMessageLimit = 1).Endpoint(e => e.Name = QueueNames.ModelUpdates);
+    /// <summary>Roll-out bookkeeping (<see cref="RolloutConsumerDefinition"/>: one message at a time).</summary>
+    public static void AddConsumers(IBusRegistrationConfigurator bus)
+    {
+        bus.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConsumerOptions>, RolloutConsumerOptionsValidator>());
+        bus.AddLandmarkConsumer<RolloutConsumer, RolloutConsumerDefinition>();
+    }
 
     public static WebApplication MapTrainer(this WebApplication app)
     {

@@ -8,7 +8,6 @@ using Landmark.Onnx;
 using Landmark.Recognition;
 using Landmark.Training;
 using Microsoft.Extensions.Options;
-using TorchSharp;
 
 namespace Landmark.Trainer;
 
@@ -166,10 +165,41 @@ public sealed class TrainingJobRunner(
         }
     }
 
+    /// <summary>One job, step by step: load its data, train, export ONNX, calibrate and compare on the held-out set,
+    /// register the model, publish it (when the gate lets it). Each step records its state on the job.</summary>
     private async Task<TrainingJobRecord> TrainAsync(TrainingJobRecord job, CancellationToken ct)
     {
-        var options = job.Options;
         var checkpoint = await jobs.GetCheckpointAsync(job.JobId, ct);
+        (job, var images) = await LoadDataAsync(job, checkpoint, ct);
+        (job, var network) = await TrainNetworkAsync(job, images, checkpoint, ct);
+        (job, var model) = await ExportAsync(job, network, images, ct);
+        (job, model) = await CalibrateAsync(job, model, LoaderThreads, ct);
+        await RegisterAsync(job, model, ct);
+        return await PublishAsync(job, model, ct);
+    }
+
+    /// <summary>The images of a job, decoded: training images at the augmentation source size, validation images and
+    /// (for validation) the training images again at the model's input size.</summary>
+    private sealed record LoadedImages(IReadOnlyList<TrainingSample> Train, IReadOnlyList<TrainingSample> Validation, IReadOnlyList<TrainingSample> GalleryForValidation);
+
+    /// <summary>Threads decoding images (training data and the held-out set).</summary>
+    private static int LoaderThreads => Math.Max(2, Environment.ProcessorCount);
+
+    /// <summary>An exported model on its way to the registry, with the metrics and held-out results gathered so far.</summary>
+    private sealed record ExportedModel(byte[] Onnx, ModelManifest Manifest, Dictionary<string, double> Metrics)
+    {
+        public string Version => Manifest.Version;
+
+        public HeldOutResult? Trained { get; init; }
+
+        public HeldOutResult? Live { get; init; }
+    }
+
+    /// <summary>Load data: the job's split of the gallery (made once, kept on the job so a resumed job trains on the
+    /// same images) and the decoded images.</summary>
+    private async Task<(TrainingJobRecord Job, LoadedImages Images)> LoadDataAsync(TrainingJobRecord job, TrainingCheckpoint? checkpoint, CancellationToken ct)
+    {
+        var options = job.Options;
         var resumed = checkpoint is not null || job.State != TrainingJobState.Queued;
         job = await UpdateAsync(job with { State = TrainingJobState.Loading, Resumes = job.Resumes + (resumed ? 1 : 0) }, null,
             checkpoint is null ? "loading images" : $"resuming from the checkpoint at step {checkpoint.Step}", ct);
@@ -190,7 +220,7 @@ public sealed class TrainingJobRunner(
 
         var stopwatch = Stopwatch.StartNew();
         var loadSize = (int)Math.Ceiling(options.MaxImageSize * 1.15);
-        var threads = Math.Max(2, Environment.ProcessorCount);
+        var threads = LoaderThreads;
         var validationSamples = options.ValidationFraction > 0 ? await data.LoadAsync(job.Validation, options.ImageSize, threads, ct) : [];
         // The training images at the augmentation source size and, for validation, at the model's input size: one read each.
         var trainSets = await data.LoadAsync(job.Train, validationSamples.Count > 0 ? [loadSize, options.ImageSize] : [loadSize], threads, ct);
@@ -202,37 +232,61 @@ public sealed class TrainingJobRunner(
         {
             throw new InvalidOperationException("none of the training images could be read from the object store");
         }
+        return (job, new LoadedImages(samples, validationSamples, galleryForValidation));
+    }
 
+    /// <summary>Train: the network, from <paramref name="checkpoint"/> when there is one; progress, validation and
+    /// checkpoints through <see cref="CreateHooks"/>.</summary>
+    private async Task<(TrainingJobRecord Job, EmbeddingNetwork Network)> TrainNetworkAsync(TrainingJobRecord job, LoadedImages images,
+        TrainingCheckpoint? checkpoint, CancellationToken ct)
+    {
+        var options = job.Options;
         var trainer = new MetricLearningTrainer(options);
-        var totalSteps = (long)trainer.StepsPerEpoch(samples.Count) * options.Epochs;
+        var totalSteps = (long)trainer.StepsPerEpoch(images.Train.Count) * options.Epochs;
         job = await UpdateAsync(job with { State = TrainingJobState.Training, TotalSteps = totalSteps }, null, "training", ct);
 
-        var current = job;
+        var running = new RunningJob(job);
+        var network = trainer.Train(images.Train, job.Classes.Count, CreateHooks(running, images), checkpoint, ct);
+        return (running.Current, network);
+    }
+
+    /// <summary>The record of a job while it trains, updated by the training callbacks.</summary>
+    private sealed class RunningJob(TrainingJobRecord job)
+    {
+        public TrainingJobRecord Current { get; set; } = job;
+    }
+
+    /// <summary>The training run's callbacks: step progress (published at most every 250 ms), skipped steps, validation
+    /// after each epoch, epoch reports and checkpoints, each saved on <paramref name="running"/>.</summary>
+    private TrainingHooks CreateHooks(RunningJob running, LoadedImages images)
+    {
+        var options = running.Current.Options;
         var lastStepPublished = Stopwatch.StartNew();
-        var hooks = new TrainingHooks
+        return new TrainingHooks
         {
             Step = (step, total, loss) =>
             {
                 Steps.Add(1);
-                current = current with { Step = step, Epoch = (int)(step / Math.Max(1, total / options.Epochs)), RunningLoss = loss };
-                _latest[current.JobId] = current;
+                running.Current = running.Current with { Step = step, Epoch = (int)(step / Math.Max(1, total / options.Epochs)), RunningLoss = loss };
+                _latest[running.Current.JobId] = running.Current;
                 if (lastStepPublished.ElapsedMilliseconds >= 250 || step == total)
                 {
                     lastStepPublished.Restart();
-                    Publish(new TrainingUpdate(current));
+                    Publish(new TrainingUpdate(running.Current));
                 }
             },
             NonFinite = (step, cause) =>
             {
-                logger.LogWarning("Job {JobId}: step {Step} skipped: {Cause} (learning rate halved)", current.JobId, step, cause);
-                current = current with { NonFiniteSteps = current.NonFiniteSteps + 1 };
-                _latest[current.JobId] = current;
+                logger.LogWarning("Job {JobId}: step {Step} skipped: {Cause} (learning rate halved)", running.Current.JobId, step, cause);
+                running.Current = running.Current with { NonFiniteSteps = running.Current.NonFiniteSteps + 1 };
+                _latest[running.Current.JobId] = running.Current;
             },
-            Validate = validationSamples.Count == 0 ? null : network =>
+            Validate = images.Validation.Count == 0 ? null : network =>
             {
-                var queries = Embed(network, validationSamples, options.ImageSize);
-                var reference = Embed(network, galleryForValidation, options.ImageSize);
-                return TrainingData.Validate(queries, validationSamples.Select(s => s.Label).ToList(), reference, galleryForValidation.Select(s => s.Label).ToList(), scorerOptions.Value);
+                var queries = network.Embed(images.Validation, options.ImageSize);
+                var reference = network.Embed(images.GalleryForValidation, options.ImageSize);
+                return TrainingData.Validate(queries, images.Validation.Select(s => s.Label).ToList(), reference,
+                    images.GalleryForValidation.Select(s => s.Label).ToList(), scorerOptions.Value);
             },
             Epoch = report =>
             {
@@ -242,27 +296,32 @@ public sealed class TrainingJobRunner(
                 {
                     ValidationGap.Record(gap);
                 }
-                var history = current.History.Where(h => h.Epoch != report.Epoch).Append(report).OrderBy(h => h.Epoch).ToList();
-                current = current with { History = history, Epoch = report.Epoch };
-                current = UpdateAsync(current, report, null, CancellationToken.None).GetAwaiter().GetResult();
+                var history = running.Current.History.Where(h => h.Epoch != report.Epoch).Append(report).OrderBy(h => h.Epoch).ToList();
+                running.Current = running.Current with { History = history, Epoch = report.Epoch };
+                running.Current = UpdateAsync(running.Current, report, null, CancellationToken.None).GetAwaiter().GetResult();
             },
             Checkpoint = cp =>
             {
-                jobs.SaveCheckpointAsync(current.JobId, cp, CancellationToken.None).GetAwaiter().GetResult();
-                current = current with { CheckpointStep = cp.Step };
-                current = UpdateAsync(current, null, null, CancellationToken.None).GetAwaiter().GetResult();
+                jobs.SaveCheckpointAsync(running.Current.JobId, cp, CancellationToken.None).GetAwaiter().GetResult();
+                running.Current = running.Current with { CheckpointStep = cp.Step };
+                running.Current = UpdateAsync(running.Current, null, null, CancellationToken.None).GetAwaiter().GetResult();
             },
         };
-        var network = trainer.Train(samples, current.Classes.Count, hooks, checkpoint, ct);
-        job = current;
+    }
 
+    /// <summary>Export: the network to ONNX (then disposed), its content-derived version, its manifest and the training
+    /// metrics.</summary>
+    private async Task<(TrainingJobRecord Job, ExportedModel Model)> ExportAsync(TrainingJobRecord job, EmbeddingNetwork network, LoadedImages images,
+        CancellationToken ct)
+    {
+        var options = job.Options;
         job = await UpdateAsync(job with { State = TrainingJobState.Exporting }, null, "exporting ONNX", ct);
         var last = job.History.LastOrDefault();
         var metrics = new Dictionary<string, double>
         {
             ["epochs"] = options.Epochs,
             ["classes"] = job.Classes.Count,
-            ["train_images"] = samples.Count,
+            ["train_images"] = images.Train.Count,
         };
         if (last is not null)
         {
@@ -291,47 +350,66 @@ public sealed class TrainingJobRunner(
             Dimension = dimension,
             Metrics = metrics,
         };
+        return (job, new ExportedModel(onnx, manifest, metrics));
+    }
 
-        // The held-out set (validation images + non-landmark queries against the training images and distractors), scored
-        // through ONNX Runtime: the new model's scorer settings are calibrated on it, and the publish gate compares the
-        // new model with the live one on it.
-        HeldOutResult? trained = null;
-        HeldOutResult? live = null;
-        if (HeldOutEvaluation.IsPossible(job))
+    /// <summary>Calibrate: on the held-out set (validation images + non-landmark queries against the training images and
+    /// distractors), scored through ONNX Runtime, the new model's scorer settings are calibrated, and the new and the
+    /// live model are measured for the publish gate.</summary>
+    private async Task<(TrainingJobRecord Job, ExportedModel Model)> CalibrateAsync(TrainingJobRecord job, ExportedModel model, int threads,
+        CancellationToken ct)
+    {
+        if (!HeldOutEvaluation.IsPossible(job))
         {
-            job = await UpdateAsync(job with { State = TrainingJobState.Evaluating }, null, "measuring the new and the live model on the held-out set", ct);
-            trained = await heldOut.EvaluateAsync(job, onnx, manifest, scorerOptions.Value, options.CalibrateScorer, threads, ct);
-            if (trained.Calibration is { } calibration)
-            {
-                metrics["calibration_gap_default"] = calibration.DefaultGap;
-                metrics["calibration_gap"] = calibration.BestGap;
-                if (calibration.BestGap > calibration.DefaultGap)
-                {
-                    manifest = manifest with { ScorerSettings = calibration.Settings.ToDictionary() };
-                    trained = trained with { Gap = calibration.BestGap };
-                }
-                logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
-                    job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.Select(kv => $"{kv.Key}={kv.Value}")));
-            }
-            metrics["holdout_gap"] = trained.Gap;
-            metrics["holdout_accuracy"] = trained.Accuracy;
-            if (await registry.GetLiveVersionAsync(ct) is { } liveVersion)
-            {
-                var (liveOnnx, liveManifest) = await registry.LoadAsync(liveVersion, ct);
-                // Calibrated the same way, so the gate compares each model at its best settings on this set.
-                live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: true, threads, ct);
-                if (live.Calibration is { } liveCalibration && liveCalibration.BestGap > live.Gap)
-                {
-                    live = live with { Gap = liveCalibration.BestGap };
-                }
-                metrics["holdout_gap_live"] = live.Gap;
-            }
+            return (job, model);
         }
-        manifest = manifest with { Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() };
-        await registry.RegisterAsync(onnx, manifest, ct);
-        logger.LogInformation("Job {JobId} produced model {Version} (val GAP {Gap})", job.JobId, version, metrics.GetValueOrDefault("val_gap", double.NaN));
-        var decision = PublishGate.Decide(job, trained, live);
-        job = job with { ModelVersion = version, Metrics = metrics, PublishDecision = decision.Reason };
+        var metrics = model.Metrics;
+        var manifest = model.Manifest;
+        job = await UpdateAsync(job with { State = TrainingJobState.Evaluating }, null, "measuring the new and the live model on the held-out set", ct);
+        var trained = await heldOut.EvaluateAsync(job, model.Onnx, manifest, scorerOptions.Value, job.Options.CalibrateScorer, threads, ct);
+        if (trained.Calibration is { } calibration)
+        {
+            metrics["calibration_gap_default"] = calibration.DefaultGap;
+            metrics["calibration_gap"] = calibration.BestGap;
+            if (calibration.BestGap > calibration.DefaultGap)
+            {
+                manifest = manifest with { ScorerSettings = calibration.Settings };
+                trained = trained with { Gap = calibration.BestGap };
+            }
+            logger.LogInformation("Job {JobId}: scorer calibration on {Queries} held-out queries: GAP {Default:F4} with the configured settings, {Best:F4} with {Settings}",
+                job.JobId, calibration.Queries, calibration.DefaultGap, calibration.BestGap, string.Join(", ", calibration.Settings.ToDictionary().Select(kv => $"{kv.Key}={kv.Value}")));
+        }
+        metrics["holdout_gap"] = trained.Gap;
+        metrics["holdout_accuracy"] = trained.Accuracy;
+        HeldOutResult? live = null;
+        if (await registry.GetLiveVersionAsync(ct) is { } liveVersion)
+        {
+            var (liveOnnx, liveManifest) = await registry.LoadAsync(liveVersion, ct);
+            // Calibrated the same way, so the gate compares each model at its best settings on this set.
+            live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: true, threads, ct);
+            if (live.Calibration is { } liveCalibration && liveCalibration.BestGap > live.Gap)
+            {
+                live = live with { Gap = liveCalibration.BestGap };
+            }
+            metrics["holdout_gap_live"] = live.Gap;
+        }
+        return (job, model with { Manifest = manifest, Trained = trained, Live = live });
+    }
+
+    /// <summary>Register: the model and its manifest (finite metrics only) in the registry.</summary>
+    private async Task RegisterAsync(TrainingJobRecord job, ExportedModel model, CancellationToken ct)
+    {
+        var manifest = model.Manifest with { Metrics = model.Metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() };
+        await registry.RegisterAsync(model.Onnx, manifest, ct);
+        logger.LogInformation("Job {JobId} produced model {Version} (val GAP {Gap})", job.JobId, model.Version, model.Metrics.GetValueOrDefault("val_gap", double.NaN));
+    }
+
+    /// <summary>Publish: the gate's decision (<see cref="PublishGate"/>), the roll-out when it says so, and the completed job.</summary>
+    private async Task<TrainingJobRecord> PublishAsync(TrainingJobRecord job, ExportedModel model, CancellationToken ct)
+    {
+        var version = model.Version;
+        var decision = PublishGate.Decide(job, model.Trained, model.Live);
+        job = job with { ModelVersion = version, Metrics = model.Metrics, PublishDecision = decision.Reason };
         if (decision.Publish)
         {
             await rollout.PublishAsync(version, ct);
@@ -342,30 +420,6 @@ public sealed class TrainingJobRunner(
         }
         return await UpdateAsync(job with { State = TrainingJobState.Completed }, null,
             decision.Publish ? $"model {version} registered and rolling out ({decision.Reason})" : $"model {version} registered; {decision.Reason}", ct);
-    }
-
-    private static float[][] Embed(EmbeddingNetwork network, IReadOnlyList<TrainingSample> samples, int size)
-    {
-        var result = new float[samples.Count][];
-        var dimension = network.Dimension;
-        for (var start = 0; start < samples.Count; start += 32)
-        {
-            var count = Math.Min(32, samples.Count - start);
-            var pixels = new float[count * 3 * size * size];
-            for (var i = 0; i < count; i++)
-            {
-                samples[start + i].Pixels.CopyTo(pixels.AsSpan(i * 3 * size * size));
-            }
-            using var scope = torch.NewDisposeScope();
-            var device = network.parameters().First().device;
-            var output = network.forward(torch.tensor(pixels, [count, 3, size, size]).to(device)).cpu();
-            var flat = output.data<float>().ToArray();
-            for (var i = 0; i < count; i++)
-            {
-                result[start + i] = flat.AsSpan(i * dimension, dimension).ToArray();
-            }
-        }
-        return result;
     }
 
     /// <summary>The CPU numerics self-check at start-up: a failure is logged with the CPU's features here, and every job

@@ -1,3 +1,5 @@
+using Landmark.Recognition;
+
 namespace Landmark.Onnx;
 
 /// <summary>Describes an embedding model in the registry: what it expects and what it produces.</summary>
@@ -30,9 +32,9 @@ public sealed record ModelManifest
 
     public Dictionary<string, double> Metrics { get; init; } = [];
 
-    /// <summary>Scorer settings calibrated for this model's similarities (keys: <c>ScorerOptions</c> property names such
-    /// as <c>Gain</c> or <c>NonLandmarkWeight</c>); the scorer applies them to answers embedded by this model.</summary>
-    public Dictionary<string, double> ScorerSettings { get; init; } = [];
+    /// <summary>Scorer settings calibrated for this model's similarities; the scorer applies them to answers embedded by
+    /// this model. Stored as a flat JSON object of numbers (manifests written with <c>TopK</c> still read).</summary>
+    public ModelScorerSettings ScorerSettings { get; init; } = ModelScorerSettings.None;
 
     public const string KindBaseline = "baseline-descriptor";
     public const string KindPretrained = "pretrained";

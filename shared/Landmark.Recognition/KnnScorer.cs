@@ -12,7 +12,7 @@ public sealed record LandmarkPrediction(bool IsLandmark, string? LandmarkId, dou
 
 /// <summary>
 /// Turns nearest neighbours into a landmark and a confidence.
-/// <para>Voting: score(l) = Σ over the top-K landmark neighbours j labelled l of max(cos(q, g_j), 0)^p.</para>
+/// <para>Voting: score(l) = Σ over the K nearest landmark neighbours (<see cref="ScorerOptions.VotingNeighbours"/>) j labelled l of max(cos(q, g_j), 0)^p.</para>
 /// <para>Evidence: e = best cosine among neighbours labelled with the winner − w · mean cosine of the query's
 /// M nearest non-landmark images (after the GLR 2020 winners' non-landmark re-ranking, applied per query): a photo
 /// that is about as close to distractors as to the gallery is probably not a landmark.</para>
@@ -37,7 +37,7 @@ public sealed class KnnScorer(ScorerOptions options)
         var votes = new Dictionary<string, double>(StringComparer.Ordinal);
         var best = new Dictionary<string, double>(StringComparer.Ordinal);
         double total = 0;
-        foreach (var n in landmarkNeighbours.Take(Options.TopK))
+        foreach (var n in landmarkNeighbours.Take(Options.VotingNeighbours))
         {
             var w = Math.Pow(Math.Max(n.Similarity, 0), Options.Power);
             votes[n.LandmarkId] = votes.GetValueOrDefault(n.LandmarkId) + w;

@@ -6,14 +6,14 @@ namespace Landmark.Recognition;
 /// <summary>
 /// Scores held-out queries — landmark queries (label set) and non-landmark queries (label null) against a labelled
 /// gallery and a distractor gallery — with <see cref="KnnScorer"/>, and calibrates its settings for one embedding
-/// model: a grid over the voting and confidence settings (TopK, Power, NonLandmarkWeight, Gain) keeps the one with the
-/// best GAP when it beats the configured settings by more than one query's worth. Similarities are computed once.
+/// model: a grid over the voting and confidence settings (VotingNeighbours, Power, NonLandmarkWeight, Gain) keeps the one
+/// with the best GAP when it beats the configured settings by more than one query's worth. Similarities are computed once.
 /// </summary>
 public static class ScorerCalibrator
 {
-    public sealed record Result(double DefaultGap, double BestGap, IReadOnlyDictionary<string, double> Settings, int Queries);
+    public sealed record Result(double DefaultGap, double BestGap, ModelScorerSettings Settings, int Queries);
 
-    private static readonly int[] TopKs = [1, 3, 5, 10];
+    private static readonly int[] VotingNeighbourCounts = [1, 3, 5, 10];
     private static readonly double[] Powers = [1, 3, 9];
     private static readonly double[] Weights = [0, 0.5, 1, 1.5];
     private static readonly double[] Gains = [5, 10, 20, 40];
@@ -21,22 +21,22 @@ public static class ScorerCalibrator
     /// <summary>GAP and accuracy of <paramref name="options"/> on the queries.</summary>
     public static GapResult Evaluate(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
         IReadOnlyList<float[]> distractors, ScorerOptions options) =>
-        new Neighbours(queries, gallery, distractors, options.TopK, options.NonLandmarkTopM).Score(options);
+        new Neighbours(queries, gallery, distractors, options.VotingNeighbours, options.NonLandmarkTopM).Score(options);
 
     public static Result Calibrate(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
         IReadOnlyList<float[]> distractors, ScorerOptions defaults)
     {
-        var table = new Neighbours(queries, gallery, distractors, Math.Max(TopKs.Max(), defaults.TopK), defaults.NonLandmarkTopM);
+        var table = new Neighbours(queries, gallery, distractors, Math.Max(VotingNeighbourCounts.Max(), defaults.VotingNeighbours), defaults.NonLandmarkTopM);
         var defaultGap = table.Score(defaults).Gap;
         var best = (Gap: defaultGap, Options: defaults);
-        foreach (var topK in TopKs)
+        foreach (var voting in VotingNeighbourCounts)
         foreach (var power in Powers)
         foreach (var weight in Weights)
         foreach (var gain in Gains)
         {
             var candidate = new ScorerOptions
             {
-                TopK = topK, Power = power, NonLandmarkWeight = weight, Gain = gain,
+                VotingNeighbours = voting, Power = power, NonLandmarkWeight = weight, Gain = gain,
                 NonLandmarkTopM = defaults.NonLandmarkTopM, MinConfidence = defaults.MinConfidence,
             };
             var gap = table.Score(candidate).Gap;
@@ -51,12 +51,12 @@ public static class ScorerCalibrator
             // grid of 192 settings always finds one): the configured settings stay.
             best = (defaultGap, defaults);
         }
-        var settings = new Dictionary<string, double>
+        var settings = new ModelScorerSettings
         {
-            [nameof(ScorerOptions.TopK)] = best.Options.TopK,
-            [nameof(ScorerOptions.Power)] = best.Options.Power,
-            [nameof(ScorerOptions.NonLandmarkWeight)] = best.Options.NonLandmarkWeight,
-            [nameof(ScorerOptions.Gain)] = best.Options.Gain,
+            VotingNeighbours = best.Options.VotingNeighbours,
+            Power = best.Options.Power,
+            NonLandmarkWeight = best.Options.NonLandmarkWeight,
+            Gain = best.Options.Gain,
         };
         return new Result(defaultGap, best.Gap, settings, queries.Count);
     }
@@ -75,7 +75,7 @@ public static class ScorerCalibrator
         private readonly List<double>[] _distractors;
 
         public Neighbours(IReadOnlyList<(float[] Vector, string? Label)> queries, IReadOnlyList<(float[] Vector, string Label)> gallery,
-            IReadOnlyList<float[]> distractors, int topK, int topM)
+            IReadOnlyList<float[]> distractors, int nearest, int topM)
         {
             if (queries.Count == 0 || gallery.Count == 0)
             {
@@ -88,7 +88,7 @@ public static class ScorerCalibrator
             {
                 var query = queries[q].Vector;
                 _gallery[q] = gallery.Select((g, j) => new GalleryNeighbour(j.ToString(CultureInfo.InvariantCulture), g.Label, TensorPrimitives.Dot(query, g.Vector)))
-                    .OrderByDescending(n => n.Similarity).Take(topK).ToList();
+                    .OrderByDescending(n => n.Similarity).Take(nearest).ToList();
                 _distractors[q] = distractors.Select(d => (double)TensorPrimitives.Dot(query, d)).OrderDescending().Take(topM).ToList();
             });
         }

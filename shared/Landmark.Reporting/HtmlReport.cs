@@ -75,7 +75,7 @@ public static class HtmlReport
         sb.Append("<section id=\"curve\"><h2>Precision against confidence</h2>\n");
         sb.Append("<p class=\"note\">Answers ranked by confidence, as GAP ranks them: at each threshold, the share of answers at or above it that name ")
             .Append("the right landmark (precision; non-landmark photos count as wrong) and the share of landmark queries answered right (recall).</p>\n");
-        AppendCurve(sb, report.PrecisionCurve, report.ScorerSettings.TryGetValue("MinConfidence", out var min) ? min : null);
+        AppendCurve(sb, report.PrecisionCurve, report.ScorerSettings.TryGetValue(nameof(ScorerOptions.MinConfidence), out var min) ? min : null);
         sb.Append("</section>\n");
 
         // Per-landmark table.

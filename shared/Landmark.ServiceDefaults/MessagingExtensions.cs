@@ -13,9 +13,11 @@ public static class MessagingExtensions
 {
     /// <summary>
     /// Registers MassTransit with the consumers added by <paramref name="configureConsumers"/>, on the transport named
-    /// by <c>Landmark:Messaging:Transport</c>. Every receive endpoint retries with exponential back-off, then moves
-    /// the message to <c>&lt;queue&gt;_error</c> with the exception details in its headers. Start-up waits until the
-    /// bus and its receive endpoints (queues and bindings) are ready (<see cref="MessagingOptions.WaitUntilStarted"/>).
+    /// by <c>Landmark:Messaging:Transport</c>. Each consumer comes with its definition
+    /// (<see cref="ConsumerRegistrationExtensions.AddLandmarkConsumer{TConsumer,TDefinition}"/>), which owns its queue,
+    /// retry, prefetch and concurrency; a message that exhausted its retries moves to <c>&lt;queue&gt;_error</c> with the
+    /// exception details in its headers. Start-up waits until the bus and its receive endpoints (queues and bindings)
+    /// are ready (<see cref="MessagingOptions.WaitUntilStarted"/>).
     /// </summary>
     public static WebApplicationBuilder AddLandmarkMessaging(this WebApplicationBuilder builder,
         Action<IBusRegistrationConfigurator> configureConsumers)
@@ -42,23 +44,6 @@ public static class MessagingExtensions
             x.ConfigureUsageTelemetryOptions(o => o.Enabled = false);
             x.SetKebabCaseEndpointNameFormatter();
             configureConsumers(x);
-            x.AddConfigureEndpointsCallback((_, _, endpoint) =>
-            {
-                if (options.DelayedRedelivery)
-                {
-                    endpoint.UseDelayedRedelivery(r => r.Intervals(TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5)));
-                }
-                endpoint.UseMessageRetry(r => r.Exponential(options.RetryLimit,
-                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs),
-                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs * 64L),
-                    TimeSpan.FromMilliseconds(options.RetryInitialDelayMs)));
-                endpoint.PrefetchCount = options.PrefetchCount;
-                if (options.ConcurrencyLimit > 0)
-                {
-                    endpoint.ConcurrentMessageLimit = options.ConcurrencyLimit;
-                }
-            });
-
             switch (options.Transport)
             {
                 case MessagingTransport.InMemory:

@@ -10,7 +10,9 @@ public enum MessagingTransport
     RabbitMq,
 }
 
-/// <summary>Bound from <c>Landmark:Messaging</c>.</summary>
+/// <summary>Bound from <c>Landmark:Messaging</c>. Prefetch, concurrency and retry here are the defaults of every
+/// consumer; each consumer's definition may set its own default and <see cref="ConsumerOptions"/>
+/// (<c>Landmark:Messaging:Consumers:&lt;consumer&gt;</c>) overrides both.</summary>
 public sealed class MessagingOptions
 {
     public const string SectionName = "Landmark:Messaging";
@@ -20,15 +22,15 @@ public sealed class MessagingOptions
     [Microsoft.Extensions.Options.ValidateObjectMembers]
     public RabbitMqOptions RabbitMq { get; set; } = new();
 
-    /// <summary>Messages a consumer endpoint fetches ahead.</summary>
+    /// <summary>Messages a consumer endpoint fetches ahead (default of consumers that set none).</summary>
     [Range(1, 10000)]
     public int PrefetchCount { get; set; } = 32;
 
-    /// <summary>Messages one endpoint processes at once (0 = MassTransit's default).</summary>
+    /// <summary>Messages one endpoint processes at once (0 = MassTransit's default), for consumers that set none.</summary>
     [Range(0, 1000)]
     public int ConcurrencyLimit { get; set; }
 
-    /// <summary>Immediate retries before a message goes to the error queue.</summary>
+    /// <summary>Immediate retries before a message goes to the error queue (default of every consumer).</summary>
     [Range(0, 100)]
     public int RetryLimit { get; set; } = 5;
 

@@ -196,4 +196,29 @@ public sealed class EmbeddingNetwork : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         return nn.functional.normalize(Features(images), p: 2, dim: 1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>L2-normalised embeddings of <paramref name="samples"/> (CHW pixels at <paramref name="size"/>), computed
+    /// in batches of <paramref name="batchSize"/> on the network's device: one array per sample, in order.</summary>
+    public float[][] Embed(IReadOnlyList<TrainingSample> samples, int size, int batchSize = 32)
+    {
+        var result = new float[samples.Count][];
+        for (var start = 0; start < samples.Count; start += batchSize)
+        {
+            var count = Math.Min(batchSize, samples.Count - start);
+            var pixels = new float[count * 3 * size * size];
+            for (var i = 0; i < count; i++)
+            {
+                samples[start + i].Pixels.CopyTo(pixels.AsSpan(i * 3 * size * size));
+            }
+            using var scope = NewDisposeScope();
+            var device = parameters().First().device;
+            var output = forward(tensor(pixels, [count, 3, size, size]).to(device)).cpu();
+            var flat = output.data<float>().ToArray();
+            for (var i = 0; i < count; i++)
+            {
+                result[start + i] = flat.AsSpan(i * Dimension, Dimension).ToArray();
+            }
+        }
+        return result;
+    }
 }

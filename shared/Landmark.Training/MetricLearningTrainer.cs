@@ -6,43 +6,6 @@ using static TorchSharp.torch;
 
 namespace Landmark.Training;
 
-/// <summary>One labelled training image as a CHW float tensor in [0,1] (square, any size ≥ <see cref="TrainingOptions.ImageSize"/>).</summary>
-public sealed record TrainingSample(float[] Pixels, int Size, int Label);
-
-/// <summary>Progress after each epoch. Validation figures are null when no validation ran.</summary>
-public sealed record EpochReport(int Epoch, double Loss, double Accuracy, double ImagesPerSecond, double LearningRate)
-{
-    public int ImageSize { get; init; }
-    public double? ValidationGap { get; init; }
-    public double? ValidationAccuracy { get; init; }
-}
-
-/// <summary>Validation of the network after an epoch.</summary>
-public sealed record ValidationReport(double Gap, double Accuracy);
-
-/// <summary>A serialised training state at <paramref name="Step"/> (steps done so far).</summary>
-public sealed record TrainingCheckpoint(long Step, int Epoch, byte[] State);
-
-/// <summary>Callbacks of a training run; all optional.</summary>
-public sealed class TrainingHooks
-{
-    /// <summary>After every step: steps done, total steps, running loss.</summary>
-    public Action<long, long, double>? Step { get; init; }
-
-    /// <summary>After each epoch, with validation figures when <see cref="Validate"/> is set.</summary>
-    public Action<EpochReport>? Epoch { get; init; }
-
-    /// <summary>Validates the network (in eval mode, gradients off) after each epoch.</summary>
-    public Func<EmbeddingNetwork, ValidationReport>? Validate { get; init; }
-
-    /// <summary>After a step skipped for a non-finite loss or gradient: the step and what was not finite.</summary>
-    public Action<long, string>? NonFinite { get; init; }
-
-    /// <summary>Receives a checkpoint every <see cref="TrainingOptions.CheckpointIntervalSteps"/> and at each epoch end;
-    /// store it durably before returning (training waits).</summary>
-    public Action<TrainingCheckpoint>? Checkpoint { get; init; }
-}
-
 /// <summary>
 /// Metric-learning training on in-memory samples: class-balanced sampling, augmentation (random resized crop, flip,
 /// colour jitter, cut-out) prepared by background loader threads, progressive image sizes, (sub-center) ArcFace or
@@ -469,13 +432,4 @@ public sealed class MetricLearningTrainer(TrainingOptions options)
     }
 
     private sealed record AugmentPlan(int Cw, int Ch, int X0, int Y0, bool Flip, float Brightness, float Contrast, float[] Gains, int Cut, int Cx, int Cy);
-}
-
-/// <summary>Training produced non-finite losses or gradients too often to go on.</summary>
-public sealed class TrainingDivergedException(long step, string cause, int nonFiniteSteps)
-    : Exception($"diverged at step {step}: {cause} ({nonFiniteSteps} non-finite steps; the learning rate was halved at each and the last good checkpoint restored)")
-{
-    public long Step { get; } = step;
-
-    public string Cause { get; } = cause;
 }

@@ -230,6 +230,20 @@ public class HelmRenderTests
     }
 
     [Fact]
+    public void Per_consumer_messaging_settings_reach_the_services_and_an_unknown_consumer_fails_the_install()
+    {
+        var objects = Helm.Objects("landmark", "--set", "config.messaging.consumers.EmbedConsumer.concurrencyLimit=32",
+            "--set", "config.messaging.consumers.IndexConsumer.retryLimit=2");
+        var config = objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "landmark");
+        Assert.Equal("32", config.Data["Landmark__Messaging__Consumers__EmbedConsumer__concurrencyLimit"]);
+        Assert.Equal("2", config.Data["Landmark__Messaging__Consumers__IndexConsumer__retryLimit"]);
+
+        var (code, _, errors) = Helm.Try("landmark", [.. Helm.Keys, "--set", "config.messaging.consumers.EmbedConsumr.retryLimit=2"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("EmbedConsumr", errors);
+    }
+
+    [Fact]
     public void Development_dependencies_are_release_named_probed_sized_and_used()
     {
         var objects = Helm.Objects("dev", [.. DevValues, "--set", "s3.persistence.size=20Gi"]);

@@ -5,6 +5,7 @@ using Landmark.Storage;
 using Landmark.Testing;
 using MassTransit;
 using MassTransit.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -40,6 +41,7 @@ internal sealed class PreprocessHarness : IAsyncDisposable
             .AddSingleton<IObjectStore>(store)
             .AddSingleton(new ImagePipeline(imaging ?? new ImagingOptions()))
             .AddSingleton(Options.Create(options))
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().Build())
             .AddMassTransitTestHarness(x =>
             {
                 x.ConfigureUsageTelemetryOptions(o => o.Enabled = false);

@@ -5,7 +5,7 @@ namespace Landmark.Recognition.Tests;
 
 public class KnnScorerTests
 {
-    private static readonly KnnScorer Scorer = new(new ScorerOptions { TopK = 5, Power = 3, NonLandmarkTopM = 3, NonLandmarkWeight = 1, Gain = 10, MinConfidence = 0.3 });
+    private static readonly KnnScorer Scorer = new(new ScorerOptions { VotingNeighbours = 5, Power = 3, NonLandmarkTopM = 3, NonLandmarkWeight = 1, Gain = 10, MinConfidence = 0.3 });
 
     private static GalleryNeighbour N(string landmark, double similarity) => new(Guid.NewGuid().ToString("N"), landmark, similarity);
 
@@ -19,7 +19,7 @@ public class KnnScorerTests
     }
 
     [Fact]
-    public void Only_the_top_k_neighbours_vote()
+    public void Only_the_voting_neighbours_vote()
     {
         var prediction = Scorer.Score([N("a", 0.9), N("a", 0.9), N("b", 0.5), N("b", 0.5), N("b", 0.5), N("b", 0.5), N("b", 0.5), N("b", 0.5)], []);
         Assert.Equal("a", prediction.LandmarkId);

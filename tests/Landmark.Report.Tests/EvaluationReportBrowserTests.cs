@@ -98,7 +98,7 @@ public sealed partial class EvaluationReportBrowserTests(ITestOutputHelper outpu
             Assert.Equal(queries.Count, run.Outcomes.Count);
             Assert.All(run.Outcomes.Where(o => o.Error.Length == 0), o => Assert.NotEmpty(o.Neighbours));
             Assert.NotEmpty(run.Result.ModelVersion);
-            Assert.Contains("TopK", run.Result.ScorerSettings.Keys);
+            Assert.Contains(nameof(ScorerOptions.VotingNeighbours), run.Result.ScorerSettings.Keys);
             var live = await new ModelService.ModelServiceClient(channel).GetLiveModelAsync(new GetLiveModelRequest());
 
             var report = EvaluationReportBuilder.Build(dataset, "val", run, live);

@@ -31,7 +31,7 @@ public sealed class HtmlReportTests
         }
         var result = new GapResult { Gap = 0.5, Accuracy = 2.0 / 3, Queries = 4, LandmarkQueries = 3, Correct = 2, ModelVersion = HostileId };
         result.ScorerSettings.Add("MinConfidence", 0.5);
-        result.ScorerSettings.Add("TopK", 10);
+        result.ScorerSettings.Add("VotingNeighbours", 10);
         // Ranked by confidence: q1 (a, right), q4 (non-landmark said b), q2 (b said a, wrong), q3 (b, right).
         var outcomes = new List<QueryOutcome>
         {
