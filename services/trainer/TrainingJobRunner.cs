@@ -213,7 +213,7 @@ public sealed class TrainingJobRunner(
                 throw new InvalidOperationException(
                     $"training needs at least 2 landmarks with {options.MinImagesPerClass}+ indexed images; the gallery has {gallery.Count} labelled images in {classes.Count} such landmarks — import a dataset first");
             }
-            var nonLandmarks = options.CalibrateScorer ? await data.ListNonLandmarksAsync(ct) : [];
+            var nonLandmarks = await data.ListNonLandmarksAsync(ct);
             job = await UpdateAsync(job with { Classes = classes, Train = train, Validation = validation, NonLandmarks = [.. nonLandmarks] }, null,
                 $"{classes.Count} landmarks, {train.Count} training and {validation.Count} validation images, {nonLandmarks.Count} non-landmark images", ct);
         }
@@ -385,8 +385,8 @@ public sealed class TrainingJobRunner(
         if (await registry.GetLiveVersionAsync(ct) is { } liveVersion)
         {
             var (liveOnnx, liveManifest) = await registry.LoadAsync(liveVersion, ct);
-            // Calibrated the same way, so the gate compares each model at its best settings on this set.
-            live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, calibrate: true, threads, ct);
+            // Calibrated the same way as the new model (or not at all), so the gate compares like with like.
+            live = await heldOut.EvaluateAsync(job, liveOnnx, liveManifest, scorerOptions.Value, job.Options.CalibrateScorer, threads, ct);
             if (live.Calibration is { } liveCalibration && liveCalibration.BestGap > live.Gap)
             {
                 live = live with { Gap = liveCalibration.BestGap };

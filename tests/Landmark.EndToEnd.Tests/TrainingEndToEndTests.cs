@@ -38,6 +38,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         {
             ["Epochs"] = "3",
             ["WarmupEpochs"] = "1",
+            ["CalibrateScorer"] = "true", // off by default; this test follows it end to end
             ["ImageSize"] = "48",
             ["ImageSizeStages:0"] = "32",
             ["BatchSize"] = "8",
