@@ -70,27 +70,7 @@ public static class IndexComparison
     {
         const string collection = "bench";
         var options = new EmbeddedIndexOptions { Path = dir, Search = mode, Hnsw = hnsw, CompactionThresholdBytes = long.MaxValue / 4 };
-        double build = 0;
-        if (!reuse)
-        {
-            if (Directory.Exists(dir))
-            {
-                Directory.Delete(dir, recursive: true);
-            }
-            using var building = new EmbeddedVectorIndex(options);
-            await building.EnsureCollectionAsync(collection, Dimension);
-            var watch = Stopwatch.StartNew();
-            const int batch = 10_000;
-            for (var start = 0; start < data.Length; start += batch)
-            {
-                var slice = Enumerable.Range(start, Math.Min(batch, data.Length - start))
-                    .Select(i => new VectorPoint(i.ToString(), data[i], new Dictionary<string, string> { [PayloadKeys.Role] = "landmark" }))
-                    .ToList();
-                await building.UpsertAsync(collection, slice);
-            }
-            build = watch.Elapsed.TotalSeconds;
-            await building.CompactAsync(collection); // snapshot + graph on disk, as a running service leaves them
-        }
+        var build = reuse ? 0 : await BuildAsync(data, dir, options);
         GC.Collect();
         var started = Stopwatch.StartNew();
         using var index = new EmbeddedVectorIndex(options);
@@ -110,6 +90,38 @@ public static class IndexComparison
         var qps = queries.Length / timer.Elapsed.TotalSeconds;
         var memory = (info.GraphBytes + info.VectorBytes) / 1e6;
         return new Figures(build, memory, qps, found / (double)(K * queries.Length), startSeconds);
+    }
+
+    /// <summary>Builds the collection <c>bench</c> of <paramref name="points"/> clustered vectors in <paramref name="dir"/>
+    /// (for <c>--startup</c>, which needs one on disk); returns the build seconds.</summary>
+    public static Task<double> BuildAsync(int points, string workDir, string dir, EmbeddedIndexOptions options)
+    {
+        Directory.CreateDirectory(workDir);
+        var (data, _, _) = Generate(points, Path.Combine(workDir, $"clustered-{points}"));
+        return BuildAsync(data, dir, options);
+    }
+
+    private static async Task<double> BuildAsync(float[][] data, string dir, EmbeddedIndexOptions options)
+    {
+        const string collection = "bench";
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        using var building = new EmbeddedVectorIndex(options);
+        await building.EnsureCollectionAsync(collection, Dimension);
+        var watch = Stopwatch.StartNew();
+        const int batch = 10_000;
+        for (var start = 0; start < data.Length; start += batch)
+        {
+            var slice = Enumerable.Range(start, Math.Min(batch, data.Length - start))
+                .Select(i => new VectorPoint(i.ToString(), data[i], new Dictionary<string, string> { [PayloadKeys.Role] = "landmark" }))
+                .ToList();
+            await building.UpsertAsync(collection, slice);
+        }
+        var build = watch.Elapsed.TotalSeconds;
+        await building.CompactAsync(collection); // snapshot + graph on disk, as a running service leaves them
+        return build;
     }
 
     private static Figures? RunPeer(string prefix, HnswOptions hnsw)

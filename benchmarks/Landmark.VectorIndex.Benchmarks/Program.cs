@@ -7,6 +7,7 @@ namespace Landmark.VectorIndex.Benchmarks;
 
 /// <summary>
 /// Entry point. <c>--compare [points...]</c> runs <see cref="IndexComparison"/> (HNSW vs exact vs hnswlib);
+/// <c>--startup [points]</c> times opening a collection on disk (<see cref="StartupMeasurement"/>);
 /// <c>--quick [points] [dimension]</c> loads an embedded index with random unit vectors and reports search
 /// latency with a Stopwatch (run it under <c>taskset -c 0</c> for a one-core figure); anything else goes to BenchmarkDotNet.
 /// </summary>
@@ -18,6 +19,11 @@ public static class Program
         {
             var sizes = args.Skip(1).Select(int.Parse).DefaultIfEmpty(100_000).ToList();
             await IndexComparison.RunAsync(sizes, Path.Combine("artifacts", "bench-index"));
+            return;
+        }
+        if (args.Length > 0 && args[0] == "--startup")
+        {
+            await StartupMeasurement.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 1_000_000, Path.Combine("artifacts", "bench-index"));
             return;
         }
         if (args.Length > 0 && args[0] == "--quick")

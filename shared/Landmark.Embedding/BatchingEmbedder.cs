@@ -14,8 +14,8 @@ namespace Landmark.Embedding;
 /// The serving path of the embedder, a dynamic batcher in the manner of Triton's: each caller decodes its own image into
 /// a tensor of the live model's input size (at most <see cref="EmbedderOptions.DecodeParallelism"/> at once), so
 /// decoding overlaps the model's run on the previous batch; one loop forms batches (up to
-/// <see cref="EmbedderOptions.MaxBatchSize"/>, or whatever arrived within <see cref="EmbedderOptions.MaxBatchDelayMs"/>)
-/// and runs the model once per batch. A bad image fails only its own request.
+/// <see cref="EmbedderOptions.MaxBatchSize"/>, or whatever arrived within <see cref="EmbedderOptions.MaxBatchDelayMs"/>
+/// while other requests were still being decoded; a lone request runs at once) and runs the model once per batch. A bad image fails only its own request.
 /// <list type="bullet">
 /// <item>Admission is bounded: beyond <see cref="EmbedderOptions.MaxQueuedRequests"/> requests in the embedder, a new
 /// one fails at once with <see cref="EmbedderOverloadedException"/> (gRPC <c>RESOURCE_EXHAUSTED</c>) instead of
@@ -50,6 +50,10 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     private OnnxEmbeddingModel? _model;
     private long _batches;
     private int _inFlight;
+
+    /// <summary>Requests being decoded (or waiting to be): a batch waits for them, up to the batch delay, and for
+    /// nothing else.</summary>
+    private int _arriving;
 
     public BatchingEmbedder(ImagePipeline imaging, IOptions<EmbedderOptions> options, ILogger<BatchingEmbedder>? logger = null)
     {
@@ -112,10 +116,18 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             }
             await _firstModel.Task.WaitAsync(cancellationToken);
             var request = new Request(encodedImage, cancellationToken, new TaskCompletionSource<(float[], ModelManifest)>(TaskCreationOptions.RunContinuationsAsynchronously));
-            await DecodeAsync(request, Volatile.Read(ref _model)!.InputSize, cancellationToken);
-            if (!_requests.Writer.TryWrite(request))
+            Interlocked.Increment(ref _arriving);
+            try
             {
-                throw new ObjectDisposedException(nameof(BatchingEmbedder));
+                await DecodeAsync(request, Volatile.Read(ref _model)!.InputSize, cancellationToken);
+                if (!_requests.Writer.TryWrite(request))
+                {
+                    throw new ObjectDisposedException(nameof(BatchingEmbedder));
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _arriving);
             }
             return await request.Completion.Task.WaitAsync(cancellationToken);
         }
@@ -172,6 +184,10 @@ public sealed class BatchingEmbedder : IAsyncDisposable
                     {
                         batch.Add(next);
                         continue;
+                    }
+                    if (Volatile.Read(ref _arriving) == 0)
+                    {
+                        break; // nobody else is on the way: waiting would only add latency
                     }
                     var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
                     if (remaining <= TimeSpan.Zero)

@@ -12,7 +12,8 @@ public sealed class EmbedderOptions
     [Range(1, 1024)]
     public int MaxBatchSize { get; set; } = 16;
 
-    /// <summary>How long the first request of a batch waits for company.</summary>
+    /// <summary>How long the first request of a batch waits for company: requests still being decoded. A request with
+    /// none behind it runs at once.</summary>
     [Range(0, 1000)]
     public int MaxBatchDelayMs { get; set; } = 5;
 

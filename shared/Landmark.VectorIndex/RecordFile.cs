@@ -4,6 +4,7 @@ using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace Landmark.VectorIndex;
 
@@ -86,6 +87,9 @@ internal static class RecordFile
         WriteRecord(target, body.GetBuffer().AsSpan(0, (int)body.Length));
     }
 
+    /// <summary>Bytes read from the file at a time (a multiple of the largest record, so every record fits).</summary>
+    private const int ReadBufferBytes = 4 * MaxRecordBytes;
+
     /// <summary>
     /// Reads the records of a file in order and hands each to <paramref name="apply"/>. A record that is incomplete or
     /// fails its CRC at the end of the file is a torn write: it and what follows are ignored. A damaged record in the
@@ -93,11 +97,14 @@ internal static class RecordFile
     /// reported, the file is copied to <c>*.corrupt-*</c> for inspection, and replay resumes at the next intact record.
     /// Returns the length of the file up to the end of its last intact record, 0 when even the header is incomplete.
     /// Throws <see cref="InvalidDataException"/> when the file is not in this format.
+    /// <para>The file is read sequentially in 4 MiB blocks (no seek per record); a record's vector is handed over as a
+    /// span into the block, and payload keys and repeated payload values are shared strings, so replaying a snapshot of
+    /// a million points allocates little besides what the collection keeps.</para>
     /// </summary>
-    public static long Replay(string path, Action<Operation> apply, ILogger logger)
+    public static long Replay(string path, RecordHandler apply, ILogger logger)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-        var length = file.Length;
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, FileOptions.SequentialScan);
+        var length = RandomAccess.GetLength(handle);
         if (length < HeaderLength)
         {
             if (length > 0)
@@ -107,26 +114,26 @@ internal static class RecordFile
             return 0;
         }
         Span<byte> header = stackalloc byte[HeaderLength];
-        file.ReadExactly(header);
-        if (!header.SequenceEqual(Header))
+        if (RandomAccess.Read(handle, header, 0) != HeaderLength || !header.SequenceEqual(Header))
         {
             throw new InvalidDataException($"'{path}' is not a vector index file of a known format version.");
         }
+        var reader = new BlockReader(handle, length, HeaderLength);
+        var strings = new StringPool();
         long valid = HeaderLength;
         long position = HeaderLength;
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
             while (length - position >= RecordPrefixLength)
             {
-                if (TryReadRecord(file, position, length, ref buffer, out var bodyLength))
+                if (reader.TryRead(position, out var body))
                 {
-                    apply(Decode(buffer.AsSpan(0, bodyLength)));
-                    position += RecordPrefixLength + bodyLength;
+                    apply(Decode(body, strings));
+                    position += RecordPrefixLength + body.Length;
                     valid = position;
                     continue;
                 }
-                var next = FindNextRecord(file, position + 1, length, ref buffer);
+                var next = FindNextRecord(handle, position + 1, length);
                 if (next < 0)
                 {
                     break; // nothing intact follows: a torn tail
@@ -140,7 +147,7 @@ internal static class RecordFile
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            reader.Dispose();
         }
         if (valid < length)
         {
@@ -149,65 +156,135 @@ internal static class RecordFile
         return valid;
     }
 
-    /// <summary>Reads the record framed at <paramref name="position"/> into <paramref name="buffer"/>; false when its
-    /// length is out of range or its CRC does not match.</summary>
-    private static bool TryReadRecord(FileStream file, long position, long length, ref byte[] buffer, out int bodyLength)
+    /// <summary>The body of the record framed at a position when its length is in range, it is complete and its CRC
+    /// matches; read through one block buffer that slides forward over the file.</summary>
+    private sealed class BlockReader(SafeFileHandle handle, long length, long start) : IDisposable
     {
-        Span<byte> prefix = stackalloc byte[RecordPrefixLength];
-        file.Position = position;
-        file.ReadExactly(prefix);
-        bodyLength = BinaryPrimitives.ReadInt32LittleEndian(prefix);
-        var crc = BinaryPrimitives.ReadUInt32LittleEndian(prefix[4..]);
-        if (bodyLength <= 0 || bodyLength > MaxRecordBytes || bodyLength > length - position - RecordPrefixLength)
+        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ReadBufferBytes);
+        private long _bufferStart = start; // file offset of _buffer[0]
+        private int _filled;
+
+        public bool TryRead(long position, out ReadOnlySpan<byte> body)
         {
-            return false;
+            body = default;
+            if (!Ensure(position, RecordPrefixLength))
+            {
+                return false;
+            }
+            var offset = (int)(position - _bufferStart);
+            var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(offset));
+            var crc = BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(offset + 4));
+            if (bodyLength <= 0 || bodyLength > MaxRecordBytes || bodyLength > length - position - RecordPrefixLength
+                || !Ensure(position, RecordPrefixLength + bodyLength))
+            {
+                return false;
+            }
+            offset = (int)(position - _bufferStart);
+            var candidate = _buffer.AsSpan(offset + RecordPrefixLength, bodyLength);
+            if (Crc32.HashToUInt32(candidate) != crc || !IsKnownOperation(candidate[0]))
+            {
+                return false;
+            }
+            body = candidate;
+            return true;
         }
-        if (buffer.Length < bodyLength)
+
+        /// <summary>Makes <c>file[position, position + count)</c> present in the buffer; false at the end of the file.</summary>
+        private bool Ensure(long position, int count)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = ArrayPool<byte>.Shared.Rent(bodyLength);
+            if (position < _bufferStart || position - _bufferStart > _filled)
+            {
+                _bufferStart = position; // a jump (past damage): start the buffer over
+                _filled = 0;
+            }
+            var offset = (int)(position - _bufferStart);
+            if (offset + count <= _filled)
+            {
+                return true;
+            }
+            // Slide what is left to the front and fill the rest from the file.
+            _buffer.AsSpan(offset, _filled - offset).CopyTo(_buffer);
+            _filled -= offset;
+            _bufferStart = position;
+            while (_filled < count)
+            {
+                var read = RandomAccess.Read(handle, _buffer.AsSpan(_filled), _bufferStart + _filled);
+                if (read == 0)
+                {
+                    return false;
+                }
+                _filled += read;
+            }
+            return true;
         }
-        var body = buffer.AsSpan(0, bodyLength);
-        file.ReadExactly(body);
-        return Crc32.HashToUInt32(body) == crc && IsKnownOperation(body[0]);
+
+        public void Dispose()
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
     }
 
-    /// <summary>The offset of the first intact record at or after <paramref name="from"/>, or -1.</summary>
-    private static long FindNextRecord(FileStream file, long from, long length, ref byte[] buffer)
+    /// <summary>The offset of the first intact record at or after <paramref name="from"/>, or -1 (only after damage).</summary>
+    private static long FindNextRecord(SafeFileHandle handle, long from, long length)
     {
-        for (var position = from; length - position >= RecordPrefixLength; position++)
+        var scratch = ArrayPool<byte>.Shared.Rent(RecordPrefixLength + MaxRecordBytes);
+        try
         {
-            if (TryReadRecord(file, position, length, ref buffer, out _))
+            for (var position = from; length - position >= RecordPrefixLength; position++)
             {
-                return position;
+                var prefix = scratch.AsSpan(0, RecordPrefixLength);
+                if (RandomAccess.Read(handle, prefix, position) < RecordPrefixLength)
+                {
+                    return -1;
+                }
+                var bodyLength = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+                if (bodyLength <= 0 || bodyLength > MaxRecordBytes || bodyLength > length - position - RecordPrefixLength)
+                {
+                    continue;
+                }
+                var body = scratch.AsSpan(RecordPrefixLength, bodyLength);
+                if (RandomAccess.Read(handle, body, position + RecordPrefixLength) == bodyLength
+                    && Crc32.HashToUInt32(body) == BinaryPrimitives.ReadUInt32LittleEndian(prefix[4..]) && IsKnownOperation(body[0]))
+                {
+                    return position;
+                }
             }
+            return -1;
         }
-        return -1;
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     private static bool IsKnownOperation(byte op) => op is OpUpsert or OpDelete or OpGeneration;
 
-    private static Operation Decode(ReadOnlySpan<byte> body)
+    private static Record Decode(ReadOnlySpan<byte> body, StringPool strings)
     {
         var reader = new SpanReader(body);
         var op = reader.ReadByte();
-        var id = reader.ReadString();
+        var id = reader.ReadString(null);
         switch (op)
         {
             case OpDelete:
-                return new Operation(id, null, null);
+                return new Record(op, id, default, null);
             case OpGeneration:
-                return new Operation(id, null, null, IsGeneration: true);
+                return new Record(op, id, default, null);
             case OpUpsert:
                 var vector = reader.ReadFloats(reader.ReadInt32());
                 var count = reader.ReadInt32();
+                if (count < 0 || count > body.Length)
+                {
+                    throw new InvalidDataException($"Record declares {count} payload entries.");
+                }
                 var payload = new Dictionary<string, string>(count, StringComparer.Ordinal);
                 for (var i = 0; i < count; i++)
                 {
-                    var key = reader.ReadString();
-                    payload[key] = reader.ReadString();
+                    var key = reader.ReadString(strings.Keys);
+                    payload[key] = reader.ReadString(strings.ValuesOf(key));
                 }
-                return new Operation(id, vector, payload);
+                return new Record(op, id, vector, payload);
             default:
                 throw new InvalidDataException($"Unknown record operation {op}.");
         }
@@ -227,9 +304,66 @@ internal static class RecordFile
         return bytes;
     }
 
-    /// <summary>A decoded record: an upsert when <see cref="Vector"/> is set, a snapshot's generation (in <see cref="Id"/>)
-    /// when <see cref="IsGeneration"/>, otherwise a delete.</summary>
-    public readonly record struct Operation(string Id, float[]? Vector, Dictionary<string, string>? Payload, bool IsGeneration = false);
+    /// <summary>A decoded record: an upsert (<see cref="IsUpsert"/>: <see cref="Vector"/> and <see cref="Payload"/> set), a
+    /// snapshot's generation (in <see cref="Id"/>) or a delete. <see cref="Vector"/> points into the replay's read buffer
+    /// and is valid only during the callback.</summary>
+    public readonly ref struct Record(byte op, string id, ReadOnlySpan<float> vector, Dictionary<string, string>? payload)
+    {
+        public string Id { get; } = id;
+
+        public ReadOnlySpan<float> Vector { get; } = vector;
+
+        public Dictionary<string, string>? Payload { get; } = payload;
+
+        public bool IsUpsert => op == OpUpsert;
+
+        public bool IsGeneration => op == OpGeneration;
+    }
+
+    /// <summary>Receives each record of a replay in file order.</summary>
+    public delegate void RecordHandler(Record record);
+
+    /// <summary>
+    /// Shared strings for payload keys and their repeated values (landmark ids, roles): a value is pooled per key until
+    /// that key has <see cref="MaxValuesPerKey"/> distinct values (image ids stop being pooled; landmark ids of a large
+    /// gallery mostly are). Looked up by UTF-8 → UTF-16 characters without allocating.
+    /// </summary>
+    private sealed class StringPool
+    {
+        private const int MaxValuesPerKey = 1 << 16;
+        private readonly Dictionary<string, Pool> _values = new(StringComparer.Ordinal);
+
+        public Pool Keys { get; } = new();
+
+        public Pool ValuesOf(string key)
+        {
+            if (!_values.TryGetValue(key, out var pool))
+            {
+                _values[key] = pool = new Pool();
+            }
+            return pool;
+        }
+
+        public sealed class Pool
+        {
+            private readonly HashSet<string> _strings = new(StringComparer.Ordinal);
+
+            public string Get(ReadOnlySpan<char> chars)
+            {
+                var lookup = _strings.GetAlternateLookup<ReadOnlySpan<char>>();
+                if (lookup.TryGetValue(chars, out var found))
+                {
+                    return found;
+                }
+                var value = new string(chars);
+                if (_strings.Count < MaxValuesPerKey)
+                {
+                    _strings.Add(value);
+                }
+                return value;
+            }
+        }
+    }
 
     private ref struct SpanReader(ReadOnlySpan<byte> data)
     {
@@ -245,34 +379,43 @@ internal static class RecordFile
             return value;
         }
 
-        public string ReadString()
+        /// <summary>A length-prefixed UTF-8 string, from <paramref name="pool"/> when one is given.</summary>
+        public string ReadString(StringPool.Pool? pool)
         {
             var length = Read7BitEncodedInt();
-            var value = Encoding.UTF8.GetString(_data.Slice(_position, length));
+            if (length < 0 || length > _data.Length - _position)
+            {
+                throw new InvalidDataException($"Record declares a {length}-byte string but holds {_data.Length - _position} bytes.");
+            }
+            var bytes = _data.Slice(_position, length);
             _position += length;
-            return value;
+            if (pool is null || length > 256)
+            {
+                return Encoding.UTF8.GetString(bytes);
+            }
+            Span<char> chars = stackalloc char[256];
+            var written = Encoding.UTF8.GetChars(bytes, chars);
+            return pool.Get(chars[..written]);
         }
 
-        public float[] ReadFloats(int count)
+        /// <summary>The vector as a span over the record (copied only on a big-endian machine).</summary>
+        public ReadOnlySpan<float> ReadFloats(int count)
         {
             if (count < 0 || (long)count * sizeof(float) > _data.Length - _position)
             {
                 throw new InvalidDataException($"Record declares {count} floats but holds {(_data.Length - _position) / sizeof(float)}.");
             }
-            var values = new float[count];
             var bytes = _data.Slice(_position, count * sizeof(float));
+            _position += bytes.Length;
             if (BitConverter.IsLittleEndian)
             {
-                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(values);
+                return MemoryMarshal.Cast<byte, float>(bytes);
             }
-            else
+            var values = new float[count];
+            for (var i = 0; i < count; i++)
             {
-                for (var i = 0; i < count; i++)
-                {
-                    values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * sizeof(float))..]);
-                }
+                values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * sizeof(float))..]);
             }
-            _position += bytes.Length;
             return values;
         }
 

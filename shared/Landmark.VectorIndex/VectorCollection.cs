@@ -162,14 +162,38 @@ internal sealed class VectorCollection : IDisposable
         }
         var collection = new VectorCollection(dir, name, meta.Dimension, options, logger);
         var snapshot = Path.Combine(dir, SnapshotFile);
-        if (File.Exists(snapshot))
+        Task<HnswGraph>? graphLoad = null;
+        try
         {
-            collection.Presize(new FileInfo(snapshot).Length);
-            collection._snapshotBytes = RecordFile.Replay(snapshot, collection.ApplyLoaded, logger);
+            if (File.Exists(snapshot))
+            {
+                var replayStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+                collection.Presize(new FileInfo(snapshot).Length);
+                collection._snapshotBytes = RecordFile.Replay(snapshot, record =>
+                {
+                    // The generation comes first: the graph saved with it loads on another core while the points are read.
+                    if (record.IsGeneration && graphLoad is null && options.Search != EmbeddedSearchMode.Exact && File.Exists(GraphFile(dir, record.Id)))
+                    {
+                        var file = GraphFile(dir, record.Id);
+                        graphLoad = Task.Run(() => HnswGraph.Load(file, meta.Dimension, options.Hnsw));
+                    }
+                    collection.ApplyLoaded(record);
+                }, logger);
+                logger.LogInformation("Collection {Name}: snapshot of {Count} points ({Bytes} bytes) read in {Elapsed:F0} ms", name, collection._ids.Count,
+                    collection._snapshotBytes, System.Diagnostics.Stopwatch.GetElapsedTime(replayStarted).TotalMilliseconds);
+            }
+            if (options.Search != EmbeddedSearchMode.Exact)
+            {
+                var loading = graphLoad;
+                graphLoad = null; // LoadOrBuildGraph owns it from here
+                collection.LoadOrBuildGraph(loading);
+            }
         }
-        if (options.Search != EmbeddedSearchMode.Exact)
+        catch
         {
-            collection.LoadOrBuildGraph();
+            DisposeWhenLoaded(graphLoad);
+            collection._graph?.Dispose();
+            throw;
         }
         var log = Path.Combine(dir, LogFile);
         var validLog = File.Exists(log) ? RecordFile.Replay(log, collection.ApplyLoaded, logger) : 0;
@@ -475,27 +499,38 @@ internal sealed class VectorCollection : IDisposable
 
     /// <summary>Applies a snapshot or log record while the collection is opened (single-threaded, no searches yet).
     /// Snapshot records only fill the maps (the graph is loaded or built after the snapshot); log records also go into the graph.</summary>
-    private void ApplyLoaded(RecordFile.Operation operation)
+    private void ApplyLoaded(RecordFile.Record record)
     {
-        if (operation.IsGeneration)
+        if (record.IsGeneration)
         {
-            _generation = operation.Id;
+            _generation = record.Id;
             return;
         }
-        if (operation.Vector is null)
+        if (!record.IsUpsert)
         {
-            ApplyDelete(operation.Id);
+            ApplyDelete(record.Id);
             return;
         }
-        if (operation.Vector.Length != Dimension)
+        if (record.Vector.Length != Dimension)
         {
-            throw new InvalidDataException($"Collection '{Name}': record for '{operation.Id}' has {operation.Vector.Length} dimensions, not {Dimension}.");
+            throw new InvalidDataException($"Collection '{Name}': record for '{record.Id}' has {record.Vector.Length} dimensions, not {Dimension}.");
         }
-        var key = _graph is null ? _nextKey++ : InsertIntoGraph([operation.Id], [operation.Vector])[0];
-        ApplyUpsert(operation.Id, operation.Vector, operation.Payload!, key);
+        var key = _graph is null ? _nextKey++ : InsertIntoGraph([record.Id], [record.Vector.ToArray()])[0];
+        ApplyUpsert(record.Id, record.Vector, record.Payload!, key);
     }
 
-    private void ApplyUpsert(string id, float[] vector, IReadOnlyDictionary<string, string> payload, ulong key)
+    /// <summary>Disposes the graph a background load returns (once it has), when the collection will not use it.</summary>
+    private static void DisposeWhenLoaded(Task<HnswGraph>? load) =>
+        load?.ContinueWith(static t =>
+        {
+            if (t.IsCompletedSuccessfully)
+            {
+                t.Result.Dispose();
+            }
+            _ = t.Exception; // observed: a failed load of a graph nobody uses is not an error
+        }, TaskScheduler.Default);
+
+    private void ApplyUpsert(string id, ReadOnlySpan<float> vector, IReadOnlyDictionary<string, string> payload, ulong key)
     {
         if (!_slots.TryGetValue(id, out var slot))
         {
@@ -649,16 +684,23 @@ internal sealed class VectorCollection : IDisposable
     /// At open, after the snapshot: loads the graph saved with it when its generation and size match, otherwise builds
     /// one from the vectors (first use of HNSW on an existing collection, or a crash between saving a graph and its snapshot).
     /// </summary>
-    private void LoadOrBuildGraph()
+    private void LoadOrBuildGraph(Task<HnswGraph>? loading)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var saved = _generation is null ? null : ReadGraphKeys(_dir, _generation, _ids.Count);
+        if (saved is null)
+        {
+            DisposeWhenLoaded(loading);
+            loading = null;
+        }
         DeleteGraphFiles(_dir, keep: _generation);
         if (saved is not null)
         {
             try
             {
-                _graph = HnswGraph.Load(GraphFile(_dir, _generation!), Dimension, _options.Hnsw);
+                _graph = loading is not null
+                    ? loading.GetAwaiter().GetResult()
+                    : HnswGraph.Load(GraphFile(_dir, _generation!), Dimension, _options.Hnsw);
                 if (_graph.Count == _ids.Count)
                 {
                     _slotOfKey.Clear();
@@ -669,7 +711,7 @@ internal sealed class VectorCollection : IDisposable
                     }
                     _nextKey = saved.Length == 0 ? 0 : saved.Max() + 1;
                     GraphSource = GraphSource.Loaded;
-                    _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points loaded in {Elapsed:F0} ms", Name, _ids.Count,
+                    _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points loaded ({Elapsed:F0} ms after the snapshot was read)", Name, _ids.Count,
                         System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                     return;
                 }

@@ -105,6 +105,25 @@ public sealed class BatchingEmbedderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_lone_request_runs_at_once_instead_of_waiting_out_the_batch_delay()
+    {
+        var options = Options.Create(new EmbedderOptions { MaxBatchSize = 8, MaxBatchDelayMs = 1000 });
+        await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), options);
+        embedder.SwapModel(new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, options.Value));
+        await embedder.EmbedAsync(Photo(1)); // warm-up: the first run builds the model's kernels
+
+        // Ten requests one after another: waiting out the delay each time would take 10 s.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 10; i++)
+        {
+            await embedder.EmbedAsync(Photo(i));
+        }
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"ten lone requests took {watch.Elapsed.TotalSeconds:F1} s with a 1 s batch delay");
+        Assert.Equal(11, embedder.Batches);
+    }
+
+    [Fact]
     public async Task A_bad_image_fails_only_its_own_request()
     {
         var good = _embedder.EmbedAsync(Photo(1));
