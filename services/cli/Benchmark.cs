@@ -17,7 +17,8 @@ namespace Landmark.Cli;
 /// <list type="bullet">
 /// <item>import (upload → preprocess → embed → index) in images/s, beside 1 / (1/preprocess + 1/embed), each stage alone;</item>
 /// <item>recognition queries/s and p50/p95/p99 at concurrency 1, 8 and 32 (unary calls) and through one stream, beside
-/// the bare ONNX Runtime forward of the live model at batch 1 and at the batcher's size, and decode + batch-1 forward.</item>
+/// the bare ONNX Runtime forward of the live model at batch 1 and at the batcher's size, and decode + batch-1 forward;</item>
+/// <item>gallery re-embedding in images/s (a roll-out of a copy of the live model), beside the bare forward at the batcher's size.</item>
 /// </list>
 /// The reference figures need the embedded mode (the live model and the image pipeline in this process).
 /// </summary>
@@ -89,10 +90,64 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             await output.WriteLineAsync();
             await output.WriteLineAsync($"recognition end to end at its best: {endToEnd:F1} queries/s = {endToEnd / reference.BestBarePerSecond:F2}× the bare forward at its best batch (target ≥ 0.6)");
         }
+        if (reference is not null && connection.EmbeddedServices is { } embedded && import.Indexed > 0)
+        {
+            var reembed = await ReembedAsync(embedded, ct);
+            await output.WriteLineAsync();
+            await output.WriteLineAsync(reembed.Failure is not null
+                ? $"re-embedding: not measured ({reembed.Failure})"
+                : $"re-embedding: roll-out of {reembed.Version} (the live model's graph imported under a new version) re-embedded {reembed.Images} gallery images "
+                  + $"in {reembed.Seconds:F1} s = {reembed.Images / reembed.Seconds:F1} images/s = {reembed.Images / reembed.Seconds / reference.BareBatchPerSecond:F2}× "
+                  + $"the bare forward at batch {reference.BatchSize} ({reference.BareBatchPerSecond:F1} images/s; target ≥ 0.7)");
+        }
         if (floodSeconds > 0)
         {
             await FloodAsync(images, 4 * best, floodSeconds, ct);
         }
+    }
+
+    private sealed record Reembedding(string Version, long Images, double Seconds, string? Failure);
+
+    /// <summary>
+    /// Gallery re-embedding as a roll-out does it: the live model's own graph is imported under a new version (same
+    /// cost per image), published, and timed from the publish call until it is live (every gallery image embedded from
+    /// its stored variant, indexed into the new collection, the alias switched).
+    /// </summary>
+    private async Task<Reembedding> ReembedAsync(IServiceProvider services, CancellationToken ct)
+    {
+        var registry = services.GetRequiredService<ModelRegistry>();
+        var live = await registry.GetLiveAsync(ct) ?? throw new InvalidOperationException("no live model");
+        var (onnx, manifest) = await registry.LoadAsync(live.Version, ct);
+        var header = new ImportModelHeader
+        {
+            Name = "bench-reembed-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture),
+            InputSize = manifest.InputSize,
+            Description = $"copy of {live.Version} for the re-embedding benchmark",
+        };
+        header.Mean.AddRange(manifest.Mean);
+        header.Std.AddRange(manifest.Std);
+        using var call = connection.Models.ImportModel(cancellationToken: ct);
+        await call.RequestStream.WriteAsync(new ImportModelRequest { Header = header }, ct);
+        const int chunk = 1 << 20;
+        for (var offset = 0; offset < onnx.Length; offset += chunk)
+        {
+            await call.RequestStream.WriteAsync(new ImportModelRequest { Chunk = ByteString.CopyFrom(onnx, offset, Math.Min(chunk, onnx.Length - offset)) }, ct);
+        }
+        await call.RequestStream.CompleteAsync();
+        var imported = (await call.ResponseAsync).Model.Version;
+
+        var watch = Stopwatch.StartNew();
+        var status = await connection.Models.PublishModelAsync(new PublishModelRequest { Version = imported }, cancellationToken: ct);
+        while (!(status.State == RolloutStatus.Types.State.Live && status.LiveVersion == imported))
+        {
+            if (status.State == RolloutStatus.Types.State.Failed || status.Version != imported)
+            {
+                return new Reembedding(imported, status.ImagesDone, watch.Elapsed.TotalSeconds, $"roll-out ended {status.State} at {status.ImagesDone}/{status.ImagesTotal}");
+            }
+            await Task.Delay(100, ct);
+            status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
+        }
+        return new Reembedding(imported, status.ImagesDone, watch.Elapsed.TotalSeconds, null);
     }
 
     /// <summary>
