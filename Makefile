@@ -95,13 +95,19 @@ GPU_SERVICES := trainer embedder
 # libtorch of the -gpu trainer: TorchSharp-cpu here (the only one served); TorchSharp-cuda-linux where it can be restored.
 TORCH_PACKAGE ?= TorchSharp-cpu
 
-images: ## Build every container image (needs a Docker engine) on the digest-pinned bases of build/base-images.env: CPU images, plus -gpu variants of trainer and embedder
-	@set -a; . build/base-images.env; set +a; \
-	if [ -z "$$SDK_IMAGE" ] || [ -z "$$ASPNET_IMAGE" ] || [ -z "$$CUDA_IMAGE" ]; then \
-	  if [ "$(ALLOW_UNPINNED)" != 1 ]; then echo "build/base-images.env has no digests: run tools/pin-base-images.sh (or ALLOW_UNPINNED=1 for bare tags)"; exit 2; fi; \
-	  echo "warning: building on unpinned base image tags"; \
-	fi; \
-	pins=""; for a in SDK_IMAGE ASPNET_IMAGE CUDA_IMAGE; do [ -n "$${!a}" ] && pins="$$pins --build-arg $$a=$${!a}"; done; \
+# Base images: build/base-images.env, where SDK_IMAGE, ASPNET_IMAGE or CUDA_IMAGE given to make win (one pin by hand:
+# make images ASPNET_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0@sha256:<digest of docker buildx imagetools inspect>).
+BASE_IMAGE_ARGS := SDK_IMAGE ASPNET_IMAGE CUDA_IMAGE
+
+images: ## Build every container image (needs a Docker engine) on the digest-pinned bases of build/base-images.env (SDK_IMAGE=, ASPNET_IMAGE=, CUDA_IMAGE= override one): CPU images, plus -gpu variants of trainer and embedder
+	@set -a; . build/base-images.env; $(foreach a,$(BASE_IMAGE_ARGS),$(if $($(a)),$(a)='$($(a))';)) set +a; \
+	for a in $(BASE_IMAGE_ARGS); do \
+	  if [[ ! "$${!a}" =~ @sha256:[0-9a-f]{64}$$ ]]; then \
+	    if [ "$(ALLOW_UNPINNED)" != 1 ]; then echo "$$a='$${!a}' is not pinned by digest: run tools/pin-base-images.sh (build/base-images.env) or pass $$a=<image>@sha256:<digest> (ALLOW_UNPINNED=1 builds on bare tags)"; exit 2; fi; \
+	    echo "warning: $$a is not pinned by digest: building on $${!a:-the default tag of the Dockerfiles}"; \
+	  fi; \
+	done; \
+	pins=""; for a in $(BASE_IMAGE_ARGS); do [ -n "$${!a}" ] && pins="$$pins --build-arg $$a=$${!a}"; done; \
 	labels="--build-arg VERSION=$(TAG) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) --build-arg SOURCE=$$(git config --get remote.origin.url 2>/dev/null || echo unknown)"; \
 	for s in $(SERVICES); do \
 	  echo "== $(REGISTRY)/landmark-$$s:$(TAG)"; \

@@ -220,7 +220,7 @@ models.SetAction(async (parse, ct) =>
     foreach (var m in all)
     {
         var metrics = string.Join(" ", m.Metrics.OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => $"{x.Key}={x.Value:0.####}"));
-        output.Line($"{(m.Live ? '*' : ' ')} {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px  {ApiText.Of(m.CreateTime)}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
+        output.Line($"{(m.Live ? '*' : ' ')} {m.Version}  {ApiText.Of(m.Kind)}  {m.Dimension}-d  input {m.InputSize}px  {ApiText.Of(m.CreateTime)}  {metrics}{(metrics.Length > 0 ? "  " : "")}{m.Description}");
         if (m.Mean.Count == 3)
         {
             output.Line($"    pixels: mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}");
@@ -313,10 +313,10 @@ train.SetAction(async (parse, ct) =>
     {
         output.Line(last.PublishDecision);
     }
-    if (request.Publish && last.PublishDecision.StartsWith("not published", StringComparison.Ordinal))
+    if (ExitCodes.OfPublishOutcome(last.PublishOutcome) is { } settled)
     {
         output.Result(trained);
-        return ExitCodes.PublishGated;
+        return settled;
     }
     if (request.Publish)
     {
@@ -487,7 +487,7 @@ importModel.SetAction(async (parse, ct) =>
         output.Line($"  {check}");
     }
     var m = response.Model;
-    output.Line($"{(response.AlreadyRegistered ? "already registered" : "registered")}: {m.Version}  {m.Kind}  {m.Dimension}-d  input {m.InputSize}px" +
+    output.Line($"{(response.AlreadyRegistered ? "already registered" : "registered")}: {m.Version}  {ApiText.Of(m.Kind)}  {m.Dimension}-d  input {m.InputSize}px" +
         (m.Mean.Count == 3 ? $"  mean {string.Join(",", m.Mean)} std {string.Join(",", m.Std)}" : "") + (m.Live ? "  (live)" : ""));
     if (!m.Live)
     {

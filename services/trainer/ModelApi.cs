@@ -61,12 +61,12 @@ public sealed class ModelApi(ModelRegistry registry, ModelRollout rollout, Model
         return ToProto(live, true);
     }
 
-    internal static ModelInfo ToProto(ModelManifest m, bool live)
+    public static ModelInfo ToProto(ModelManifest m, bool live)
     {
         var info = new ModelInfo
         {
             Version = m.Version,
-            Kind = m.Kind,
+            Kind = ModelKinds.FromManifest(m.Kind),
             Description = m.Description,
             InputSize = m.InputSize,
             Dimension = m.Dimension,

@@ -97,6 +97,18 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
         _ => TrainingJob.Types.State.Unspecified,
     };
 
+    /// <summary>The API's outcome of the gate's (unspecified until the job completes).</summary>
+    public static TrainingJob.Types.PublishOutcome ToProto(PublishOutcome? outcome) => outcome switch
+    {
+        PublishOutcome.NotRequested => TrainingJob.Types.PublishOutcome.NotRequested,
+        PublishOutcome.Published => TrainingJob.Types.PublishOutcome.Published,
+        PublishOutcome.PublishedNoLiveModel => TrainingJob.Types.PublishOutcome.PublishedNoLiveModel,
+        PublishOutcome.PublishedWithoutGate => TrainingJob.Types.PublishOutcome.PublishedWithoutGate,
+        PublishOutcome.PublishedForced => TrainingJob.Types.PublishOutcome.PublishedForced,
+        PublishOutcome.GatedBelowLive => TrainingJob.Types.PublishOutcome.GatedBelowLive,
+        _ => TrainingJob.Types.PublishOutcome.Unspecified,
+    };
+
     public static TrainingJob ToProto(TrainingJobRecord job)
     {
         var proto = new TrainingJob
@@ -117,6 +129,7 @@ public sealed partial class TrainingApi(TrainingJobRunner runner, IOptions<Train
             Classes = job.Classes.Count,
             TrainImages = job.Train.Count,
             ValidationImages = job.Validation.Count,
+            PublishOutcome = ToProto(job.PublishOutcome),
             PublishDecision = job.PublishDecision ?? "",
             NonFiniteSteps = job.NonFiniteSteps,
         };

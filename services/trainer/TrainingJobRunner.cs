@@ -409,7 +409,7 @@ public sealed class TrainingJobRunner(
     {
         var version = model.Version;
         var decision = PublishGate.Decide(job, model.Trained, model.Live);
-        job = job with { ModelVersion = version, Metrics = model.Metrics, PublishDecision = decision.Reason };
+        job = job with { ModelVersion = version, Metrics = model.Metrics, PublishOutcome = decision.Outcome, PublishDecision = decision.Reason };
         if (decision.Publish)
         {
             await rollout.PublishAsync(version, ct);

@@ -33,7 +33,9 @@ public sealed record TrainingJobRecord
     public bool Publish { get; init; }
     /// <summary>Publish even when the model scores below the live one on the held-out set.</summary>
     public bool ForcePublish { get; init; }
-    /// <summary>What the publish gate decided and why.</summary>
+    /// <summary>What the publish gate decided (null until the job completes, and in records written before outcomes were kept).</summary>
+    public PublishOutcome? PublishOutcome { get; init; }
+    /// <summary>Why, for people.</summary>
     public string? PublishDecision { get; init; }
     /// <summary>Null: the trainer service runs (and resumes) the job; <c>job:&lt;id&gt;</c>: a <c>trainer train</c>
     /// process (Kubernetes Job) owns it.</summary>

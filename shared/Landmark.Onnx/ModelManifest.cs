@@ -40,6 +40,9 @@ public sealed record ModelManifest
     public const string KindPretrained = "pretrained";
     public const string KindTrained = "trained";
     public const string KindImported = "imported";
+
+    /// <summary>Every kind a manifest is written with (the API maps each to its <c>ModelKind</c>).</summary>
+    public static readonly IReadOnlyList<string> Kinds = [KindBaseline, KindPretrained, KindTrained, KindImported];
 }
 
 /// <summary>ONNX bytes with their manifest.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Landmark.Contracts.Api;
 using Landmark.Contracts.Api.V1;
 using Landmark.Datasets;
 using Landmark.Recognition;
@@ -93,7 +94,7 @@ public static class EvaluationReportBuilder
             Split = split,
             Summary = new ReportSummary(r.Gap, r.Accuracy, r.Queries, r.LandmarkQueries, r.Queries - r.LandmarkQueries, r.Correct, r.Errors,
                 r.QueriesPerSecond, r.ModelVersion),
-            Model = liveModel is null ? null : new ReportModel(liveModel.Version, liveModel.Kind, liveModel.Description, liveModel.InputSize,
+            Model = liveModel is null ? null : new ReportModel(liveModel.Version, ModelKinds.Text(liveModel.Kind), liveModel.Description, liveModel.InputSize,
                 liveModel.Dimension,
                 liveModel.CreateTime?.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture) ?? "", new SortedDictionary<string, double>(liveModel.Metrics, StringComparer.Ordinal),
                 liveModel.Mean.ToList(), liveModel.Std.ToList()),

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Landmark.Testing;
 using Xunit;
@@ -164,6 +165,78 @@ public class DockerfileTests
         // The labels are set in the final stage (the build stage's labels do not reach the image).
         var final = text[text.LastIndexOf("\nFROM ", StringComparison.Ordinal)..];
         Assert.Contains("LABEL org.opencontainers.image.title", final, StringComparison.Ordinal);
+    }
+
+    /// <summary><c>make images ARGS</c> with a <c>docker</c> on the PATH that only records its arguments: the exit code,
+    /// make's output and each <c>docker</c> call.</summary>
+    private static (int Code, string Output, List<string> DockerCalls) MakeImages(params string[] args)
+    {
+        var bin = Directory.CreateTempSubdirectory("landmark-fake-docker-");
+        try
+        {
+            var log = Path.Combine(bin.FullName, "calls");
+            var docker = Path.Combine(bin.FullName, "docker");
+            File.WriteAllText(docker, $"#!/bin/sh\necho \"$*\" >> '{log}'\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(docker, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            var info = new ProcessStartInfo("make") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = TestPaths.RepoRoot };
+            foreach (var a in (string[])["--no-print-directory", "images", "REGISTRY=test.example/acme", "TAG=t1", .. args])
+            {
+                info.ArgumentList.Add(a);
+            }
+            info.Environment["PATH"] = bin.FullName + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH");
+            foreach (var name in BaseImageTags.Keys.Append("ALLOW_UNPINNED"))
+            {
+                info.Environment.Remove(name);
+            }
+            using var process = Process.Start(info)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "make images ran over a minute with a fake docker");
+            return (process.ExitCode, stdout.Result + stderr.Result, File.Exists(log) ? [.. File.ReadAllLines(log)] : []);
+        }
+        finally
+        {
+            bin.Delete(recursive: true);
+        }
+    }
+
+    private static string Pinned(string arg) => $"{BaseImageTags[arg]}@sha256:{new string('0', 60)}{arg.Length:x4}";
+
+    [Fact]
+    public void Make_images_passes_digests_given_on_its_command_line_to_every_build_over_the_pinned_file()
+    {
+        var pins = BaseImageTags.Keys.Select(a => $"{a}={Pinned(a)}").ToArray();
+        var (code, output, calls) = MakeImages(pins);
+        Assert.True(code == 0, output);
+        // Every service, then the -gpu variants of trainer and embedder.
+        Assert.Equal(7 + 2, calls.Count);
+        Assert.All(calls, call =>
+        {
+            Assert.StartsWith("build -f services/", call, StringComparison.Ordinal);
+            foreach (var arg in BaseImageTags.Keys)
+            {
+                Assert.Contains($"--build-arg {arg}={Pinned(arg)} ", call, StringComparison.Ordinal);
+            }
+        });
+        Assert.Equal(2, calls.Count(c => c.Contains("--build-arg VARIANT=gpu", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Make_images_refuses_a_base_image_without_a_digest_unless_unpinned_builds_are_allowed()
+    {
+        string[] tagged = [.. BaseImageTags.Keys.Where(a => a != "ASPNET_IMAGE").Select(a => $"{a}={Pinned(a)}"), $"ASPNET_IMAGE={BaseImageTags["ASPNET_IMAGE"]}"];
+        var (code, output, calls) = MakeImages(tagged);
+        Assert.Equal(2, code);
+        Assert.Contains("ASPNET_IMAGE='mcr.microsoft.com/dotnet/aspnet:10.0' is not pinned by digest", output, StringComparison.Ordinal);
+        Assert.Empty(calls);
+
+        var (allowed, allowedOutput, builds) = MakeImages([.. tagged, "ALLOW_UNPINNED=1"]);
+        Assert.True(allowed == 0, allowedOutput);
+        Assert.Contains("warning: ASPNET_IMAGE is not pinned by digest", allowedOutput, StringComparison.Ordinal);
+        Assert.All(builds, call => Assert.Contains("--build-arg ASPNET_IMAGE=mcr.microsoft.com/dotnet/aspnet:10.0 ", call, StringComparison.Ordinal));
     }
 
     [Fact]

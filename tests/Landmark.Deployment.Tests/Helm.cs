@@ -25,6 +25,7 @@ public static class Helm
         ["monitoring.coreos.com/v1/ServiceMonitor"] = typeof(CustomResource),
         ["monitoring.coreos.com/v1/PrometheusRule"] = typeof(CustomResource),
         ["gateway.networking.k8s.io/v1/GRPCRoute"] = typeof(CustomResource),
+        ["gateway.networking.k8s.io/v1/HTTPRoute"] = typeof(CustomResource),
         ["cert-manager.io/v1/Certificate"] = typeof(CustomResource),
     };
 

@@ -197,7 +197,7 @@ public partial class HelmConventionTests
     }
 
     /// <summary>Maps of arbitrary keys (labels, annotations, selectors): one row in the table.</summary>
-    private static readonly HashSet<string> FreeFormMaps = ["gpuNodePool.nodeSelector", "ingress.annotations", "grafanaDashboard.labels"];
+    private static readonly HashSet<string> FreeFormMaps = ["gpuNodePool.nodeSelector", "ingress.annotations", "ingress.http.annotations", "grafanaDashboard.labels"];
 
     [Fact]
     public void Chart_readme_lists_every_value_and_the_gpu_trainer_build()

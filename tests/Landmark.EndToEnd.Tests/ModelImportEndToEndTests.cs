@@ -45,11 +45,11 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
         var version = imported.Model.Version;
         Assert.Matches("^imported-my-model-[0-9a-f]{12}$", version);
         Assert.False(imported.AlreadyRegistered);
-        Assert.Equal((ModelManifest.KindImported, 96, false, "a user's model"), (imported.Model.Kind, imported.Model.InputSize, imported.Model.Live, imported.Model.Description));
+        Assert.Equal((ModelKind.Imported, 96, false, "a user's model"), (imported.Model.Kind, imported.Model.InputSize, imported.Model.Live, imported.Model.Description));
         Assert.Contains(imported.Checks, c => c.StartsWith("batch dimension fixed at 1: made variable (N)", StringComparison.Ordinal));
         Assert.Contains(imported.Checks, c => c.StartsWith("a batch of 2:", StringComparison.Ordinal));
         var listed = Assert.Single((await platform.Models.ListModelsAsync(new ListModelsRequest())).Models, m => m.Version == version);
-        Assert.Equal(ModelManifest.KindImported, listed.Kind);
+        Assert.Equal(ModelKind.Imported, listed.Kind);
         Assert.Equal([0.5f, 0.5f, 0.5f], listed.Mean);
         Assert.Equal([0.5f, 0.5f, 0.5f], listed.Std);
         Assert.True(listed.Dimension > 0);
@@ -141,7 +141,7 @@ public sealed class ModelImportEndToEndTests(ITestOutputHelper output)
 
         var imported = await ImportAsync(platform.Models, new ImportModelHeader { Name = "large" }, onnx);
         Assert.False(imported.AlreadyRegistered);
-        Assert.Equal(ModelManifest.KindImported, imported.Model.Kind);
+        Assert.Equal(ModelKind.Imported, imported.Model.Kind);
         Assert.Contains(imported.Model.Version, (await platform.Models.ListModelsAsync(new ListModelsRequest())).Models.Select(m => m.Version));
     }
 

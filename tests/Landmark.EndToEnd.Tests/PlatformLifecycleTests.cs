@@ -76,7 +76,7 @@ public sealed class PlatformLifecycleTests
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, status);
         var models = await platform.Models.ListModelsAsync(new ListModelsRequest());
         // A fresh platform starts with the pretrained ImageNet ResNet-18.
-        Assert.Contains(models.Models, m => m.Live && m.Kind == "pretrained" && m.Version.StartsWith("imagenet-resnet18-gem3-224-", StringComparison.Ordinal));
+        Assert.Contains(models.Models, m => m.Live && m.Kind == ModelKind.Pretrained && m.Version.StartsWith("imagenet-resnet18-gem3-224-", StringComparison.Ordinal));
     }
 
     [Fact]

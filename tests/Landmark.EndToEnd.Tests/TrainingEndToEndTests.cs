@@ -88,7 +88,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         Assert.Equal(6, last.ValidationImages);
 
         var model = Assert.Single((await platform.Models.ListModelsAsync(new ListModelsRequest())).Models, m => m.Version == last.ModelVersion);
-        Assert.Equal("trained", model.Kind);
+        Assert.Equal(ModelKind.Trained, model.Kind);
         Assert.Equal(48, model.InputSize);
         Assert.Equal(32, model.Dimension);
         Assert.Contains("val_gap", model.Metrics.Keys);
@@ -105,6 +105,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         Assert.Contains("holdout_gap_live", model.Metrics.Keys);
         if (model.Metrics["holdout_gap"] < model.Metrics["holdout_gap_live"])
         {
+            Assert.Equal(TrainingJob.Types.PublishOutcome.GatedBelowLive, last.PublishOutcome);
             Assert.StartsWith("not published: held-out GAP", last.PublishDecision, StringComparison.Ordinal);
             Assert.Equal(baseline, (await platform.Models.GetLiveModelAsync(new GetLiveModelRequest())).Version);
             Assert.NotEqual(model.Version, (await platform.Models.GetRolloutAsync(new GetRolloutRequest())).Version);
@@ -112,6 +113,7 @@ public sealed class TrainingEndToEndTests(ITestOutputHelper output)
         }
         else
         {
+            Assert.Equal(TrainingJob.Types.PublishOutcome.Published, last.PublishOutcome);
             Assert.StartsWith("published: held-out GAP", last.PublishDecision, StringComparison.Ordinal);
         }
 

@@ -76,6 +76,9 @@ or a MIG / time-slicing name such as nvidia.com/mig-1g.10gb or nvidia.com/gpu.sh
 {{- if and .Values.tls.enabled .Values.tls.certificate.create (not .Values.tls.certificate.issuerRef.name) -}}
 {{- fail "tls.certificate.create needs tls.certificate.issuerRef.name (a cert-manager Issuer or ClusterIssuer)" -}}
 {{- end -}}
+{{- if and .Values.tls.requireClientCertificate (include "landmark.httpRouted" .) -}}
+{{- fail "tls.requireClientCertificate: the JSON/HTTP API is served on the cleartext HTTP port, which mTLS does not cover; set ingress.http.enabled=false and gateway.http.enabled=false (gRPC stays routed)" -}}
+{{- end -}}
 {{- if and .Values.s3.caSecretName (not .Values.s3.useSsl) -}}
 {{- fail "s3.caSecretName needs s3.useSsl=true" -}}
 {{- end -}}
@@ -87,6 +90,11 @@ or a MIG / time-slicing name such as nvidia.com/mig-1g.10gb or nvidia.com/gpu.sh
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Non-empty when an Ingress or HTTPRoute sends the JSON/HTTP API to the services' HTTP port. */}}
+{{- define "landmark.httpRouted" -}}
+{{- if or (and .Values.ingress.enabled .Values.ingress.http.enabled) (and .Values.gateway.enabled .Values.gateway.http.enabled) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Fewest replicas a service can run with (HPA/KEDA minimum, else replicas; the embedded index forces one). */}}
