@@ -7,6 +7,7 @@ using Landmark.Imaging;
 using Landmark.Datasets;
 using Landmark.Recognition;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
 namespace Landmark.Cli;
@@ -28,6 +29,17 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
 
     public async Task RunAsync(Dataset dataset, string split, int latencySamples, CancellationToken ct, int floodSeconds = 0)
     {
+        if (connection.EmbeddedServices is { } platform)
+        {
+            // Import throughput, not start-up: the live model loads in the background when the platform starts.
+            var ready = Stopwatch.StartNew();
+            var health = platform.GetRequiredService<HealthCheckService>();
+            while ((await health.CheckHealthAsync(ct)).Status != HealthStatus.Healthy && ready.Elapsed < TimeSpan.FromMinutes(2))
+            {
+                await Task.Delay(200, ct);
+            }
+            await output.WriteLineAsync($"platform ready (every health check passing, the live model loaded) after {ready.Elapsed.TotalSeconds:F1} s");
+        }
         var import = await new DatasetImporter(connection, output).ImportAsync(dataset, includeNonLandmarks: true, ct);
         var (queries, _) = dataset.ReadSplit(split);
         var images = new List<ByteString>();
@@ -35,6 +47,7 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         {
             images.Add(ByteString.CopyFrom(await File.ReadAllBytesAsync(q.Path, ct)));
         }
+        var settled = await SettleAsync(ct);
         var reference = connection.EmbeddedServices is { } services ? await Reference.MeasureAsync(services, dataset, images, ct) : null;
 
         // Warm-up, then each concurrency level.
@@ -53,6 +66,10 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         await output.WriteLineAsync($"cores: {Environment.ProcessorCount}; gallery: {import.Indexed} indexed images; {images.Count} '{split}' queries"
             + (reference is null ? "" : $"; live model {reference.Model} ({reference.InputSize} px), batcher size {reference.BatchSize}"));
         await output.WriteLineAsync("(figures from a quiet machine only: other processes on the same cores lower every figure)");
+        if (connection.IsEmbedded)
+        {
+            await output.WriteLineAsync($"(measurements started after the platform's own work from the import settled: {settled:F1} s)");
+        }
         await output.WriteLineAsync();
         await output.WriteLineAsync("| what | platform | reference on the same cores | ratio |");
         await output.WriteLineAsync("|---|---|---|---|");
@@ -97,8 +114,8 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             await output.WriteLineAsync(reembed.Failure is not null
                 ? $"re-embedding: not measured ({reembed.Failure})"
                 : $"re-embedding: roll-out of {reembed.Version} (the live model's graph imported under a new version) re-embedded {reembed.Images} gallery images "
-                  + $"in {reembed.Seconds:F1} s = {reembed.Images / reembed.Seconds:F1} images/s = {reembed.Images / reembed.Seconds / reference.BareBatchPerSecond:F2}× "
-                  + $"the bare forward at batch {reference.BatchSize} ({reference.BareBatchPerSecond:F1} images/s; target ≥ 0.7)");
+                  + $"in {reembed.Seconds:F1} s = {reembed.Images / reembed.Seconds:F1} images/s = {reembed.Images / reembed.Seconds / reembed.BarePerSecond:F2}× "
+                  + $"that model's bare forward at batch {reference.BatchSize} ({reembed.BarePerSecond:F1} images/s, measured after the roll-out; target ≥ 0.7)");
         }
         if (floodSeconds > 0)
         {
@@ -106,7 +123,29 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         }
     }
 
-    private sealed record Reembedding(string Version, long Images, double Seconds, string? Failure);
+    private sealed record Reembedding(string Version, long Images, double Seconds, string? Failure, double BarePerSecond = 0);
+
+    /// <summary>Waits (at most 30 s) until this process uses less than a tenth of a core: the platform's work after an
+    /// import (index snapshot, catalog writes, the JIT's optimised recompiles, garbage collection) would otherwise land
+    /// on the first measurements. Returns the seconds waited.</summary>
+    private static async Task<double> SettleAsync(CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        using var process = Process.GetCurrentProcess();
+        GC.Collect();
+        while (watch.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            process.Refresh();
+            var before = process.TotalProcessorTime;
+            await Task.Delay(500, ct);
+            process.Refresh();
+            if ((process.TotalProcessorTime - before).TotalSeconds < 0.05)
+            {
+                break;
+            }
+        }
+        return watch.Elapsed.TotalSeconds;
+    }
 
     /// <summary>
     /// Gallery re-embedding as a roll-out does it: the live model's own graph is imported under a new version (same
@@ -147,7 +186,13 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             await Task.Delay(100, ct);
             status = await connection.Models.GetRolloutAsync(new GetRolloutRequest(), cancellationToken: ct);
         }
-        return new Reembedding(imported, status.ImagesDone, watch.Elapsed.TotalSeconds, null);
+        var seconds = watch.Elapsed.TotalSeconds;
+        // The bare forward of the model that did the work (an imported graph need not run as fast as the original).
+        var (importedOnnx, importedManifest) = await registry.LoadAsync(imported, ct);
+        var options = services.GetRequiredService<IOptions<EmbedderOptions>>().Value;
+        using var model = new OnnxEmbeddingModel(importedOnnx, importedManifest, options);
+        var bare = Reference.BestRate(model, options.MaxBatchSize, rounds: 3, batchesPerRound: 4);
+        return new Reembedding(imported, status.ImagesDone, seconds, null, bare);
     }
 
     /// <summary>
@@ -301,39 +346,26 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
 
             // Decode the queries once (also the decode figure), then forward them at batch 1 and at the batcher's size.
             var tensors = new List<float[]>();
-            var decode = Stopwatch.StartNew();
-            foreach (var query in queries.Take(64))
+            var decodeMs = double.MaxValue;
+            for (var round = 0; round < 2; round++)
             {
-                try
+                tensors.Clear();
+                var decode = Stopwatch.StartNew();
+                foreach (var query in queries.Take(64))
                 {
-                    tensors.Add(imaging.ToTensor(query.Memory, size));
+                    try
+                    {
+                        tensors.Add(imaging.ToTensor(query.Memory, size));
+                    }
+                    catch (ImageRejectedException)
+                    {
+                    }
                 }
-                catch (ImageRejectedException)
-                {
-                }
+                decodeMs = Math.Min(decodeMs, decode.Elapsed.TotalMilliseconds / Math.Max(1, Math.Min(64, queries.Count)));
             }
-            var decodeMs = decode.Elapsed.TotalMilliseconds / Math.Max(1, Math.Min(64, queries.Count));
-            var batch = new float[batchSize * stride];
-            for (var i = 0; i < batchSize; i++)
-            {
-                tensors[i % tensors.Count].CopyTo(batch, i * stride);
-            }
-            model.Embed(batch.AsSpan(0, stride), 1); // warm-up
-            var one = Stopwatch.StartNew();
-            const int singles = 32;
-            for (var i = 0; i < singles; i++)
-            {
-                model.Embed(tensors[i % tensors.Count], 1);
-            }
-            var onePerSecond = singles / one.Elapsed.TotalSeconds;
-            model.Embed(batch, batchSize);
-            var many = Stopwatch.StartNew();
-            const int batches = 4;
-            for (var i = 0; i < batches; i++)
-            {
-                model.Embed(batch, batchSize);
-            }
-            var batchPerSecond = batches * batchSize / many.Elapsed.TotalSeconds;
+            // Each rate is the best of three rounds: the fastest the model ran here, not a round another thread disturbed.
+            var onePerSecond = BestRate(model, 1, rounds: 3, batchesPerRound: 24, tensors);
+            var batchPerSecond = BestRate(model, batchSize, rounds: 3, batchesPerRound: 3, tensors);
 
             // Preprocessing alone (validate, decode, orient, resize into the stored variants) with the cores it gets in the platform.
             var files = dataset.Train.Take(96).Select(i => File.ReadAllBytes(i.Path)).ToList();
@@ -350,6 +382,41 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             });
             var preprocessPerSecond = files.Count / prepare.Elapsed.TotalSeconds;
             return new Reference(live.Version, size, batchSize, onePerSecond, batchPerSecond, decodeMs, preprocessPerSecond);
+        }
+
+        /// <summary>Images/s of the bare forward at <paramref name="batchSize"/>: the best of <paramref name="rounds"/>
+        /// rounds of <paramref name="batchesPerRound"/> runs each, after a warm-up run. Random images when none are given.</summary>
+        public static double BestRate(OnnxEmbeddingModel model, int batchSize, int rounds, int batchesPerRound, IReadOnlyList<float[]>? tensors = null)
+        {
+            var stride = 3 * model.InputSize * model.InputSize;
+            var batch = new float[batchSize * stride];
+            var random = new Random(5);
+            for (var i = 0; i < batchSize; i++)
+            {
+                if (tensors is { Count: > 0 })
+                {
+                    tensors[i % tensors.Count].CopyTo(batch, i * stride);
+                }
+                else
+                {
+                    for (var j = 0; j < stride; j++)
+                    {
+                        batch[(i * stride) + j] = (float)random.NextDouble();
+                    }
+                }
+            }
+            model.Embed(batch, batchSize); // warm-up
+            var best = 0.0;
+            for (var round = 0; round < rounds; round++)
+            {
+                var watch = Stopwatch.StartNew();
+                for (var i = 0; i < batchesPerRound; i++)
+                {
+                    model.Embed(batch, batchSize);
+                }
+                best = Math.Max(best, batchesPerRound * batchSize / watch.Elapsed.TotalSeconds);
+            }
+            return best;
         }
     }
 }

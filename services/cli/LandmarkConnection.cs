@@ -108,6 +108,8 @@ public sealed class LandmarkConnection : IAsyncDisposable
             "--Landmark:Hosting:HttpPort=0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+            // A check that is not passing yet (the live model still loading) is the CLI's to wait for, not an error to print.
+            "--Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks=Critical",
             // The platform's log lines go to stderr: stdout holds the command's output (one JSON document with --json).
             "--Logging:Console:LogToStandardErrorThreshold=Trace",
         ]);

@@ -152,6 +152,18 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public static WebApplicationBuilder AddConsoleLogs(this WebApplicationBuilder builder)
     {
+        // The framework's per-request lines (ASP.NET Core hosting and routing, HttpClient handlers: ~36 lines per
+        // recognition over four internal hops) are off by default, as in the ASP.NET Core templates; the lowest-priority
+        // source, so Logging:LogLevel in any configuration still turns them back on.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+            },
+        });
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
         builder.Logging.AddConsole();
         // Without a formatter name the console logger falls back to its obsolete options and ignores the ones below.

@@ -80,6 +80,28 @@ public sealed class ObservabilityTests
         Assert.Contains("warn: Landmark.Probe", line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("Information", true)]
+    public void Framework_request_logs_are_off_by_default_and_configuration_turns_them_back_on(string? aspNetCoreLevel, bool enabled)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (aspNetCoreLevel is not null)
+        {
+            settings["Logging:LogLevel:Microsoft.AspNetCore"] = aspNetCoreLevel;
+            settings["Logging:LogLevel:System.Net.Http.HttpClient"] = aspNetCoreLevel;
+        }
+        var builder = Builder(settings);
+        builder.AddServiceDefaults("probe");
+        using var app = (IDisposable)builder.Build();
+        var loggers = ((WebApplication)app).Services.GetRequiredService<ILoggerFactory>();
+
+        Assert.Equal(enabled, loggers.CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics").IsEnabled(LogLevel.Information));
+        Assert.Equal(enabled, loggers.CreateLogger("System.Net.Http.HttpClient.EmbedderServiceClient.LogicalHandler").IsEnabled(LogLevel.Information));
+        Assert.True(loggers.CreateLogger("Microsoft.AspNetCore.Hosting.Diagnostics").IsEnabled(LogLevel.Warning));
+        Assert.True(loggers.CreateLogger("Landmark.Embedder.EmbedConsumer").IsEnabled(LogLevel.Information));
+    }
+
     [Fact]
     public void Resource_attributes_come_from_the_environment_the_chart_sets()
     {
