@@ -341,7 +341,6 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             var (onnx, manifest) = await registry.LoadAsync(live.Version, ct);
             using var model = new OnnxEmbeddingModel(onnx, manifest, options);
             var size = model.InputSize;
-            var stride = 3 * size * size;
             var batchSize = options.MaxBatchSize;
 
             // Decode the queries once (also the decode figure), then forward them at batch 1 and at the batcher's size.

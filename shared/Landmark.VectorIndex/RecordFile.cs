@@ -160,7 +160,8 @@ internal static class RecordFile
     /// matches; read through one block buffer that slides forward over the file.</summary>
     private sealed class BlockReader(SafeFileHandle handle, long length, long start) : IDisposable
     {
-        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(ReadBufferBytes);
+        // A file smaller than a block (a short write-ahead log) gets a buffer of its own size.
+        private byte[] _buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(ReadBufferBytes, Math.Max(RecordPrefixLength, length - start)));
         private long _bufferStart = start; // file offset of _buffer[0]
         private int _filled;
 
