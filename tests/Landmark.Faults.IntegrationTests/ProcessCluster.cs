@@ -134,8 +134,24 @@ public sealed class ProcessCluster : IAsyncDisposable
         }
     }
 
-    public Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout) =>
-        Pipeline.WaitAsync(Ingest, ids, timeout, $"logs in {LogDirectory}");
+    /// <summary>Waits until every id is indexed or rejected; on time-out the message also lists the virtual host's queues
+    /// (ready, unacknowledged, consumers) and each service's health, which say which stage holds the work.</summary>
+    public async Task<IReadOnlyList<ImageRecord>> WaitForPipelineAsync(IReadOnlyCollection<string> ids, TimeSpan timeout)
+    {
+        try
+        {
+            return await Pipeline.WaitAsync(Ingest, ids, timeout, $"logs in {LogDirectory}");
+        }
+        catch (TimeoutException ex)
+        {
+            var health = new List<string>();
+            foreach (var service in _services.Values.Concat(_extraEmbedders))
+            {
+                health.Add($"{service.Service}: {await service.DescribeHealthAsync()}");
+            }
+            throw new TimeoutException(ex.Message + "\nhealth: " + string.Join(", ", health) + "\n" + Broker.DescribeQueues(VirtualHost), ex);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

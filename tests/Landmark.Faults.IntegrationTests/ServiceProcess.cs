@@ -87,6 +87,25 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The process's gRPC health status now (SERVING, NOT_SERVING, or why it could not be asked).</summary>
+    public async Task<string> DescribeHealthAsync()
+    {
+        if (_process is null || _process.HasExited)
+        {
+            return _process is null ? "not started" : $"exited with {_process.ExitCode}";
+        }
+        try
+        {
+            using var channel = GrpcChannel.ForAddress(Address);
+            var response = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(5));
+            return response.Status.ToString();
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            return $"health call failed: {ex.StatusCode}";
+        }
+    }
+
     private async Task WaitServingAsync(TimeSpan timeout)
     {
         using var channel = GrpcChannel.ForAddress(Address);

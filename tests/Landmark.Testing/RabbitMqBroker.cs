@@ -101,6 +101,19 @@ public sealed class RabbitMqBroker
         }
     }
 
+    /// <summary>Each queue of a virtual host with its ready and unacknowledged messages and its consumers, one line per
+    /// queue: what a stalled pipeline's failure message needs to say where the work sits.</summary>
+    public string DescribeQueues(string virtualHost)
+    {
+        if (Node is null)
+        {
+            return "(queues unknown: no RABBITMQ_NODE)";
+        }
+        var (code, stdout, stderr) = Run("rabbitmqctl", "-q", "-n", Node, "list_queues", "-p", virtualHost,
+            "name", "messages_ready", "messages_unacknowledged", "consumers", "--no-table-headers");
+        return code == 0 ? "queue ready unacked consumers:\n" + stdout.Trim() : $"(rabbitmqctl list_queues failed: {stderr.Trim()})";
+    }
+
     public void DeleteVirtualHost(string virtualHost)
     {
         if (Node is not null && virtualHost != "/")
