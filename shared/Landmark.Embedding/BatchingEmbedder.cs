@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
@@ -39,7 +39,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     private static readonly Counter<long> Abandoned = Meter.CreateCounter<long>("landmark.embedder.abandoned", description: "Requests dropped because their caller had gone");
 
     private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentQueue<OnnxEmbeddingModel> _retired = new();
+    private readonly Channel<Request> _bulk = Channel.CreateUnbounded<Request>();
     private readonly TaskCompletionSource _firstModel = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ImagePipeline _imaging;
     private readonly EmbedderOptions _options;
@@ -47,6 +47,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _decoders;
     private readonly Task _loop;
+    private readonly Task[] _bulkLoops;
     private OnnxEmbeddingModel? _model;
     private long _batches;
     private int _inFlight;
@@ -62,6 +63,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _decoders = new SemaphoreSlim(_options.DecodeParallelism, _options.DecodeParallelism);
         _loop = Task.Run(RunAsync);
+        _bulkLoops = [.. Enumerable.Range(0, _options.EffectiveBulkStreams).Select(_ => Task.Run(RunBulkAsync))];
     }
 
     /// <summary>Interactive requests admitted and not yet answered.</summary>
@@ -76,10 +78,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
     public void SwapModel(OnnxEmbeddingModel model)
     {
         var old = Interlocked.Exchange(ref _model, model);
-        if (old is not null)
-        {
-            _retired.Enqueue(old);
-        }
+        old?.Retire(); // disposed when the batches running on it have finished
         _firstModel.TrySetResult();
     }
 
@@ -116,18 +115,24 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             }
             await _firstModel.Task.WaitAsync(cancellationToken);
             var request = new Request(encodedImage, cancellationToken, new TaskCompletionSource<(float[], ModelManifest)>(TaskCreationOptions.RunContinuationsAsynchronously));
-            Interlocked.Increment(ref _arriving);
+            if (interactive)
+            {
+                Interlocked.Increment(ref _arriving);
+            }
             try
             {
                 await DecodeAsync(request, Volatile.Read(ref _model)!.InputSize, cancellationToken);
-                if (!_requests.Writer.TryWrite(request))
+                if (!(interactive ? _requests : _bulk).Writer.TryWrite(request))
                 {
                     throw new ObjectDisposedException(nameof(BatchingEmbedder));
                 }
             }
             finally
             {
-                Interlocked.Decrement(ref _arriving);
+                if (interactive)
+                {
+                    Interlocked.Decrement(ref _arriving);
+                }
             }
             return await request.Completion.Task.WaitAsync(cancellationToken);
         }
@@ -152,14 +157,69 @@ public sealed class BatchingEmbedder : IAsyncDisposable
                 Abandoned.Add(1);
                 cancellationToken.ThrowIfCancellationRequested();
             }
-            var tensor = new float[3 * size * size];
-            _imaging.ToTensor(request.Image, size, tensor);
-            request.Tensor = tensor;
-            request.TensorSize = size;
+            request.SetTensor(Decode(request.Image, size), size);
         }
         finally
         {
             _decoders.Release();
+        }
+    }
+
+    /// <summary>The image as a tensor of <paramref name="size"/> in a pooled array (600 KB at 224 px: renting keeps them
+    /// off the large-object heap's allocation path); returned to the pool once copied into a batch.</summary>
+    private float[] Decode(ReadOnlyMemory<byte> image, int size)
+    {
+        var length = 3 * size * size;
+        var tensor = ArrayPool<float>.Shared.Rent(length);
+        try
+        {
+            _imaging.ToTensor(image, size, tensor.AsSpan(0, length));
+            return tensor;
+        }
+        catch
+        {
+            ArrayPool<float>.Shared.Return(tensor);
+            throw;
+        }
+    }
+
+    /// <summary>One of the <see cref="EmbedderOptions.EffectiveBulkStreams"/> bulk loops: takes whatever bulk work is
+    /// waiting (up to <see cref="EmbedderOptions.BulkBatchSize"/>) as soon as its instance is free, so batches form while
+    /// the instances run, and runs it on a bulk instance.</summary>
+    private async Task RunBulkAsync()
+    {
+        var ct = _stopping.Token;
+        try
+        {
+            await _firstModel.Task.WaitAsync(ct);
+            var batch = new List<Request>(_options.BulkBatchSize);
+            while (await _bulk.Reader.WaitToReadAsync(ct))
+            {
+                batch.Clear();
+                while (batch.Count < _options.BulkBatchSize && _bulk.Reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                }
+                if (batch.Count > 0)
+                {
+                    Process(batch, bulk: true);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            _logger.LogCritical(ex, "A bulk embedding loop stopped");
+            throw;
+        }
+        finally
+        {
+            while (_bulk.Reader.TryRead(out var left))
+            {
+                left.Completion.TrySetCanceled();
+            }
         }
     }
 
@@ -210,11 +270,7 @@ public sealed class BatchingEmbedder : IAsyncDisposable
                 }
                 if (batch.Count > 0)
                 {
-                    Process(batch);
-                }
-                while (_retired.TryDequeue(out var old))
-                {
-                    old.Dispose();
+                    Process(batch, bulk: false);
                 }
             }
         }
@@ -235,10 +291,35 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         }
     }
 
-    private void Process(List<Request> batch)
+    /// <summary>The live model with a reference taken for one run (see <see cref="OnnxEmbeddingModel.TryAcquire"/>).</summary>
+    private OnnxEmbeddingModel AcquireModel()
+    {
+        while (true)
+        {
+            var model = Volatile.Read(ref _model)!;
+            if (model.TryAcquire())
+            {
+                return model;
+            }
+        }
+    }
+
+    private void Process(List<Request> batch, bool bulk)
     {
         var started = Stopwatch.GetTimestamp();
-        var model = Volatile.Read(ref _model)!;
+        var model = AcquireModel();
+        try
+        {
+            Process(batch, model, bulk, started);
+        }
+        finally
+        {
+            model.Release();
+        }
+    }
+
+    private void Process(List<Request> batch, OnnxEmbeddingModel model, bool bulk, long started)
+    {
         var size = model.InputSize;
         var stride = 3 * size * size;
         var indices = new List<int>(batch.Count);
@@ -248,18 +329,17 @@ public sealed class BatchingEmbedder : IAsyncDisposable
             if (request.CallerToken.IsCancellationRequested)
             {
                 Abandoned.Add(1);
+                request.ReturnTensor();
                 request.Completion.TrySetCanceled(request.CallerToken);
                 continue;
             }
             if (request.TensorSize != size)
             {
                 // Decoded for the model before a swap: decode again for this one.
+                request.ReturnTensor();
                 try
                 {
-                    var tensor = new float[stride];
-                    _imaging.ToTensor(request.Image, size, tensor);
-                    request.Tensor = tensor;
-                    request.TensorSize = size;
+                    request.SetTensor(Decode(request.Image, size), size);
                 }
                 catch (Exception ex)
                 {
@@ -273,24 +353,25 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         {
             return;
         }
+        var buffer = ArrayPool<float>.Shared.Rent(indices.Count * stride);
         try
         {
-            var buffer = new float[indices.Count * stride];
             for (var j = 0; j < indices.Count; j++)
             {
-                batch[indices[j]].Tensor.AsSpan().CopyTo(buffer.AsSpan(j * stride, stride));
-                batch[indices[j]].Tensor = [];
+                batch[indices[j]].Tensor.AsSpan(0, stride).CopyTo(buffer.AsSpan(j * stride, stride));
+                batch[indices[j]].ReturnTensor();
             }
-            var vectors = model.Embed(buffer, indices.Count);
+            var vectors = bulk ? model.EmbedBulk(buffer, indices.Count) : model.EmbedOwned(buffer, indices.Count);
             for (var j = 0; j < indices.Count; j++)
             {
                 batch[indices[j]].Completion.TrySetResult((vectors[j], model.Manifest));
             }
+            var lane = new KeyValuePair<string, object?>("lane", bulk ? "bulk" : "interactive");
             Interlocked.Increment(ref _batches);
-            BatchSizes.Record(indices.Count);
-            Images.Add(indices.Count);
-            BatchFill.Record((double)indices.Count / Math.Max(1, _options.MaxBatchSize));
-            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            BatchSizes.Record(indices.Count, lane);
+            Images.Add(indices.Count, lane);
+            BatchFill.Record((double)indices.Count / Math.Max(1, bulk ? _options.BulkBatchSize : _options.MaxBatchSize), lane);
+            BatchLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, lane);
         }
         catch (Exception ex)
         {
@@ -300,24 +381,28 @@ public sealed class BatchingEmbedder : IAsyncDisposable
                 batch[i].Completion.TrySetException(ex);
             }
         }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
         _requests.Writer.TryComplete();
+        _bulk.Writer.TryComplete();
         await _stopping.CancelAsync();
-        try
+        foreach (var loop in _bulkLoops.Prepend(_loop))
         {
-            await _loop;
+            try
+            {
+                await loop;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
+            {
+            }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException)
-        {
-        }
-        Volatile.Read(ref _model)?.Dispose();
-        while (_retired.TryDequeue(out var old))
-        {
-            old.Dispose();
-        }
+        Volatile.Read(ref _model)?.Retire();
         _stopping.Dispose();
     }
 
@@ -330,9 +415,27 @@ public sealed class BatchingEmbedder : IAsyncDisposable
 
         public TaskCompletionSource<(float[], ModelManifest)> Completion { get; } = completion;
 
-        public float[] Tensor { get; set; } = [];
+        /// <summary>The decoded image in a pooled array (longer than the tensor); empty until decoded.</summary>
+        public float[] Tensor { get; private set; } = [];
 
-        public int TensorSize { get; set; }
+        public int TensorSize { get; private set; }
+
+        public void SetTensor(float[] tensor, int size)
+        {
+            Tensor = tensor;
+            TensorSize = size;
+        }
+
+        /// <summary>Gives the pooled array back; the request holds no tensor afterwards.</summary>
+        public void ReturnTensor()
+        {
+            if (Tensor.Length > 0)
+            {
+                ArrayPool<float>.Shared.Return(Tensor);
+            }
+            Tensor = [];
+            TensorSize = 0;
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Landmark.Onnx;
 using Microsoft.ML.OnnxRuntime;
@@ -14,22 +15,24 @@ public sealed class OnnxEmbeddingModel : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly bool _flip;
+    private readonly EmbedderOptions _options;
+    private readonly ConcurrentBag<InferenceSession> _idleBulkSessions = [];
+    private readonly List<InferenceSession> _bulkSessions = [];
+    private readonly Lock _bulkLock = new();
+    private int _bulkReserved;
+
+    /// <summary>The graph, kept until every bulk instance exists (null with CUDA, where bulk work shares the session).</summary>
+    private byte[]? _onnx;
+    private int _users;
+    private int _retired;
+    private int _disposed;
 
     public OnnxEmbeddingModel(byte[] onnx, ModelManifest manifest, EmbedderOptions options)
     {
-        using var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = options.IntraOpThreads,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        };
-        if (options.UseCuda)
-        {
-            sessionOptions.AppendExecutionProvider_CUDA();
-        }
+        _options = options;
         try
         {
-            _session = new InferenceSession(onnx, sessionOptions);
+            _session = CreateSession(onnx, options.IntraOpThreads, options.UseCuda);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -37,6 +40,35 @@ public sealed class OnnxEmbeddingModel : IDisposable
         }
         Manifest = Validate(_session, manifest);
         _flip = options.FlipTestTimeAugmentation;
+        _onnx = options.UseCuda ? null : onnx;
+    }
+
+    private static InferenceSession CreateSession(byte[] onnx, int intraOpThreads, bool useCuda)
+    {
+        using var sessionOptions = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = intraOpThreads,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        if (useCuda)
+        {
+            sessionOptions.AppendExecutionProvider_CUDA();
+        }
+        return new InferenceSession(onnx, sessionOptions);
+    }
+
+    /// <summary>Bulk instances created so far (they are made at the first bulk runs, up to
+    /// <see cref="EmbedderOptions.EffectiveBulkStreams"/>).</summary>
+    public int BulkInstances
+    {
+        get
+        {
+            lock (_bulkLock)
+            {
+                return _bulkSessions.Count;
+            }
+        }
     }
 
     public ModelManifest Manifest { get; }
@@ -49,13 +81,87 @@ public sealed class OnnxEmbeddingModel : IDisposable
     /// (RGB in [0, 1]; the manifest's mean/std normalisation is applied here).</summary>
     public float[][] Embed(ReadOnlySpan<float> batch, int count)
     {
-        var plane = InputSize * InputSize;
-        var expected = count * 3 * plane;
+        var expected = count * 3 * InputSize * InputSize;
         if (batch.Length < expected)
         {
             throw new ArgumentException($"batch holds {batch.Length} floats; {count} images need {expected}");
         }
-        var input = batch[..expected].ToArray();
+        return EmbedInPlace(_session, batch[..expected].ToArray(), count);
+    }
+
+    /// <summary>As <see cref="Embed"/>, on one of the bulk instances (<see cref="EmbedderOptions.BulkStreams"/>), created
+    /// here when fewer exist; on the main session when every bulk instance is busy or with CUDA. <paramref name="batch"/>
+    /// is normalised in place: the caller gives it up.</summary>
+    public float[][] EmbedBulk(float[] batch, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch.Length, count * 3 * InputSize * InputSize, nameof(batch));
+        var session = RentBulkSession();
+        try
+        {
+            return EmbedInPlace(session ?? _session, batch, count);
+        }
+        finally
+        {
+            if (session is not null)
+            {
+                _idleBulkSessions.Add(session);
+            }
+        }
+    }
+
+    /// <summary>As <see cref="Embed"/> on the main session; <paramref name="batch"/> is normalised in place.</summary>
+    public float[][] EmbedOwned(float[] batch, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch.Length, count * 3 * InputSize * InputSize, nameof(batch));
+        return EmbedInPlace(_session, batch, count);
+    }
+
+    private InferenceSession? RentBulkSession()
+    {
+        if (_idleBulkSessions.TryTake(out var idle))
+        {
+            return idle;
+        }
+        byte[]? onnx;
+        lock (_bulkLock)
+        {
+            onnx = _onnx;
+            if (onnx is null || _bulkReserved >= _options.EffectiveBulkStreams)
+            {
+                return null;
+            }
+            _bulkReserved++; // before it exists, so that concurrent callers make no more than the configured number
+        }
+        InferenceSession? session = null;
+        try
+        {
+            session = CreateSession(onnx, _options.EffectiveBulkStreamThreads, useCuda: false);
+        }
+        finally
+        {
+            lock (_bulkLock)
+            {
+                if (session is null)
+                {
+                    _bulkReserved--;
+                }
+                else
+                {
+                    _bulkSessions.Add(session);
+                }
+                if (_bulkSessions.Count >= _options.EffectiveBulkStreams)
+                {
+                    _onnx = null; // every instance exists: the graph's bytes are no longer needed
+                }
+            }
+        }
+        return session;
+    }
+
+    private float[][] EmbedInPlace(InferenceSession session, float[] input, int count)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        var plane = InputSize * InputSize;
         if (Manifest.Mean.Length == 3 && Manifest.Std.Length == 3)
         {
             for (var n = 0; n < count; n++)
@@ -68,12 +174,12 @@ public sealed class OnnxEmbeddingModel : IDisposable
                 }
             }
         }
-        var output = Run(input, count);
+        var output = Run(session, input, count);
         if (_flip)
         {
             // Test-time augmentation: the mirrored images too, embeddings summed (then normalised below).
             FlipHorizontally(input, count, InputSize);
-            var mirrored = Run(input, count);
+            var mirrored = Run(session, input, count);
             TensorPrimitives.Add(output, mirrored, output);
         }
         var embeddings = new float[count][];
@@ -91,10 +197,10 @@ public sealed class OnnxEmbeddingModel : IDisposable
         return embeddings;
     }
 
-    private float[] Run(float[] input, int count)
+    private float[] Run(InferenceSession session, float[] input, int count)
     {
-        var tensor = new DenseTensor<float>(input, [count, 3, InputSize, InputSize]);
-        using var results = _session.Run([NamedOnnxValue.CreateFromTensor(Manifest.InputName, tensor)], [Manifest.OutputName]);
+        var tensor = new DenseTensor<float>(input.AsMemory(0, count * 3 * InputSize * InputSize), [count, 3, InputSize, InputSize]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(Manifest.InputName, tensor)], [Manifest.OutputName]);
         var output = results[0].AsEnumerable<float>().ToArray();
         if (output.Length != count * Dimension)
         {
@@ -166,5 +272,53 @@ public sealed class OnnxEmbeddingModel : IDisposable
         };
     }
 
-    public void Dispose() => _session.Dispose();
+    /// <summary>Takes a reference for a model run; false once the model is retired (take the current model instead).
+    /// Every true is paired with <see cref="Release"/>.</summary>
+    public bool TryAcquire()
+    {
+        Interlocked.Increment(ref _users);
+        if (Volatile.Read(ref _retired) == 0)
+        {
+            return true;
+        }
+        Release();
+        return false;
+    }
+
+    /// <summary>Ends a run begun with <see cref="TryAcquire"/>; the last one out of a retired model disposes it.</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _users) == 0 && Volatile.Read(ref _retired) == 1)
+        {
+            Dispose();
+        }
+    }
+
+    /// <summary>No new runs: the model is disposed once the runs in progress have ended (at once when there are none).</summary>
+    public void Retire()
+    {
+        Volatile.Write(ref _retired, 1);
+        if (Volatile.Read(ref _users) == 0)
+        {
+            Dispose();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        _session.Dispose();
+        lock (_bulkLock)
+        {
+            foreach (var session in _bulkSessions)
+            {
+                session.Dispose();
+            }
+            _bulkSessions.Clear();
+            _onnx = null;
+        }
+    }
 }

@@ -136,6 +136,52 @@ public sealed class BatchingEmbedderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bulk_work_runs_on_its_own_model_instances_side_by_side_and_matches_the_query_path()
+    {
+        var options = Options.Create(new EmbedderOptions { MaxBatchSize = 8, MaxBatchDelayMs = 5, BulkStreams = 2, BulkStreamThreads = 1 });
+        await using var embedder = new BatchingEmbedder(new ImagePipeline(new ImagingOptions()), options);
+        var model = new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, options.Value);
+        embedder.SwapModel(model);
+        var photos = Enumerable.Range(0, 32).Select(Photo).ToArray();
+        var queries = new List<float[]>();
+        foreach (var p in photos.Take(4))
+        {
+            queries.Add(await embedder.EmbedAsync(p));
+        }
+        Assert.Equal(0, model.BulkInstances); // queries alone never make bulk instances
+
+        var bulk = await Task.WhenAll(photos.Select(p => embedder.EmbedWithManifestAsync(p, priority: EmbedPriority.Bulk)));
+
+        Assert.InRange(model.BulkInstances, 1, 2); // made on demand: a second one only when the first was busy
+        Assert.Equal(4, options.Value.BulkBatchSize); // MaxBatchSize shared by the two instances
+        // Eight callers at once get no more instances than configured (the rest run on the main session).
+        var pixels = new float[3 * model.InputSize * model.InputSize];
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, _ => Assert.Single(model.EmbedBulk((float[])pixels.Clone(), 1)));
+        Assert.Equal(2, model.BulkInstances);
+        for (var i = 0; i < queries.Count; i++)
+        {
+            Assert.Equal(queries[i].Length, bulk[i].Vector.Length);
+            for (var j = 0; j < queries[i].Length; j++)
+            {
+                Assert.Equal(queries[i][j], bulk[i].Vector[j], 1e-5);
+            }
+        }
+    }
+
+    [Fact]
+    public void A_retired_model_is_disposed_only_when_its_last_run_ends()
+    {
+        var model = new OnnxEmbeddingModel(Baseline.OnnxBytes, Baseline.Manifest, _options.Value);
+        var pixels = new float[3 * model.InputSize * model.InputSize];
+        Assert.True(model.TryAcquire());
+        model.Retire();
+        Assert.False(model.TryAcquire()); // no new runs on a retired model
+        Assert.Single(model.Embed(pixels, 1)); // the run in progress still has its session
+        model.Release();
+        Assert.Throws<ObjectDisposedException>(() => model.Embed(pixels, 1));
+    }
+
+    [Fact]
     public async Task Swapping_the_model_under_load_answers_every_request()
     {
         var other = BaselineModel.Build(new BaselineOptions { ColourWeight = 2, InputSize = 160 });
