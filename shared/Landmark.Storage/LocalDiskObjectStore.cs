@@ -10,9 +10,11 @@ namespace Landmark.Storage;
 
 /// <summary>
 /// Object storage on the local file system (embedded mode). An object is the file <c>root/&lt;bucket&gt;/&lt;key&gt;</c>;
-/// its content type, ETag (MD5 of the bytes, as S3 gives for single-part uploads) and user metadata are in a JSON
-/// sidecar at the same relative path under <c>root/.meta/</c> (a tree that mirrors the data tree, so sidecars never
-/// appear in listings and never collide with keys).
+/// its content type, ETag (MD5 of the bytes, as S3 gives for single-part uploads) and user metadata are JSON in the
+/// file's extended attribute <c>user.landmark.meta</c> when the file system has them (<see cref="ExtendedAttributes"/>:
+/// one file, one flush and one rename per write), otherwise in a sidecar at the same relative path under
+/// <c>root/.meta/</c> (a tree that mirrors the data tree, so sidecars never appear in listings and never collide with
+/// keys). Reads take the attribute first, then the sidecar, so a directory written either way reads the same.
 /// <para>
 /// Every write goes to a temporary file in the target's directory, is flushed to disk, then renamed over the target
 /// (<see cref="File.Move(string, string, bool)"/>, an atomic rename), so readers see the old or the new object, never a
@@ -63,27 +65,35 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     private readonly SemaphoreSlim[] _locks = Enumerable.Range(0, LockStripes).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
     private readonly ILogger _logger;
 
-    /// <summary>A store rooted at <paramref name="root"/> (created when missing; relative to the working directory).</summary>
-    public LocalDiskObjectStore(string root, ILogger<LocalDiskObjectStore>? logger = null)
+    /// <summary>A store rooted at <paramref name="root"/> (created when missing; relative to the working directory).
+    /// With <paramref name="extendedAttributes"/> (and a file system that has them) metadata goes into each file's
+    /// extended attribute, otherwise into sidecar files.</summary>
+    public LocalDiskObjectStore(string root, ILogger<LocalDiskObjectStore>? logger = null, bool extendedAttributes = true)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
         Root = Path.GetFullPath(root);
         Directory.CreateDirectory(Root);
         _logger = logger ?? (ILogger)NullLogger.Instance;
+        MetadataInExtendedAttributes = extendedAttributes && ExtendedAttributes.Probe(Root);
+        _logger.LogDebug("Object metadata under {Root} in {Where}", Root, MetadataInExtendedAttributes ? "extended attributes" : "sidecar files");
     }
 
     /// <summary>A store rooted at <see cref="LocalStorageOptions.Root"/>.</summary>
-    public LocalDiskObjectStore(IOptions<StorageOptions> options) : this(options.Value.Local.Root)
+    public LocalDiskObjectStore(IOptions<StorageOptions> options) : this(options.Value.Local.Root, null, options.Value.Local.ExtendedAttributes)
     {
     }
 
     /// <summary>A store rooted at <see cref="LocalStorageOptions.Root"/>, logging to <paramref name="logger"/>.</summary>
-    public LocalDiskObjectStore(IOptions<StorageOptions> options, ILogger<LocalDiskObjectStore> logger) : this(options.Value.Local.Root, logger)
+    public LocalDiskObjectStore(IOptions<StorageOptions> options, ILogger<LocalDiskObjectStore> logger)
+        : this(options.Value.Local.Root, logger, options.Value.Local.ExtendedAttributes)
     {
     }
 
     /// <summary>Absolute root directory.</summary>
     public string Root { get; }
+
+    /// <summary>True when new objects keep their metadata in an extended attribute rather than a sidecar file.</summary>
+    public bool MetadataInExtendedAttributes { get; }
 
     public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default)
     {
@@ -109,6 +119,8 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         try
         {
             string etag;
+            byte[] sidecar;
+            bool inAttribute;
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
             {
                 using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
@@ -124,16 +136,24 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                     throw new InvalidDataException($"Expected {length} bytes for '{bucket}/{key}' but the stream had {file.Length}.");
                 }
                 await file.FlushAsync(cancellationToken);
-                file.Flush(flushToDisk: true);
                 etag = Convert.ToHexStringLower(md5.GetHashAndReset());
+                sidecar = JsonSerializer.SerializeToUtf8Bytes(
+                    new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, userMetadata), Json);
+                inAttribute = MetadataInExtendedAttributes && ExtendedAttributes.TrySet(file.SafeFileHandle, ExtendedAttributes.MetadataName, sidecar);
+                file.Flush(flushToDisk: true);
             }
-            var sidecar = JsonSerializer.SerializeToUtf8Bytes(
-                new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, userMetadata), Json);
 
             await using (await LockAsync(bucket, path, cancellationToken))
             {
-                await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
+                if (!inAttribute)
+                {
+                    await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
+                }
                 Replace(temp, path, key);
+                if (inAttribute)
+                {
+                    DeleteStaleSidecar(metaPath);
+                }
             }
         }
         finally
@@ -158,8 +178,15 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             {
                 return ConditionalPutResult.PreconditionFailed;
             }
-            await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
-            await WriteAtomicallyAsync(path, content, key, cancellationToken);
+            if (MetadataInExtendedAttributes && await WriteAtomicallyAsync(path, content, key, cancellationToken, sidecar))
+            {
+                DeleteStaleSidecar(metaPath);
+            }
+            else
+            {
+                await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
+                await WriteAtomicallyAsync(path, content, key, cancellationToken);
+            }
         }
         return new ConditionalPutResult(ConditionalPutOutcome.Written, etag);
     }
@@ -199,7 +226,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             {
                 return null;
             }
-            var sidecar = await ReadSidecarAsync(metaPath, cancellationToken);
+            var sidecar = ReadAttribute(path) ?? await ReadSidecarAsync(metaPath, cancellationToken);
             return new ObjectInfo(bucket, key, file.Length, sidecar?.ContentType, new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero),
                 sidecar?.ETag, sidecar?.Metadata ?? new Dictionary<string, string>());
         }
@@ -255,6 +282,34 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             {
                 yield return info;
             }
+        }
+    }
+
+    /// <summary>The metadata in the file's extended attribute, or null (none there, or not JSON: then the sidecar is read).</summary>
+    private static Sidecar? ReadAttribute(string path)
+    {
+        // Read whatever the write mode: a directory written with attributes stays readable with them switched off.
+        if (ExtendedAttributes.Get(path, ExtendedAttributes.MetadataName) is not { } bytes)
+        {
+            return null;
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<Sidecar>(bytes, Json);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Removes the sidecar an earlier write left, once the object's metadata is in its attribute (which reads
+    /// prefer, so a sidecar left by a crash before this is harmless).</summary>
+    private void DeleteStaleSidecar(string metaPath)
+    {
+        if (File.Exists(metaPath))
+        {
+            DeleteFile(metaPath);
         }
     }
 
@@ -338,7 +393,11 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
     }
 
-    private static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> bytes, string key, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="bytes"/> to a temporary file, flushes it to disk and renames it over
+    /// <paramref name="path"/>. With <paramref name="metadata"/>, the metadata goes into the file's extended attribute
+    /// first; when the file system refuses it, nothing is written and the result is false (the caller writes a sidecar).</summary>
+    private static async Task<bool> WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> bytes, string key, CancellationToken cancellationToken,
+        byte[]? metadata = null)
     {
         CreateDirectory(Path.GetDirectoryName(path)!, key);
         var temp = TempPathFor(path);
@@ -346,11 +405,16 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         {
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
             {
+                if (metadata is not null && !ExtendedAttributes.TrySet(file.SafeFileHandle, ExtendedAttributes.MetadataName, metadata))
+                {
+                    return false;
+                }
                 await file.WriteAsync(bytes, cancellationToken);
                 await file.FlushAsync(cancellationToken);
                 file.Flush(flushToDisk: true);
             }
             Replace(temp, path, key);
+            return true;
         }
         finally
         {

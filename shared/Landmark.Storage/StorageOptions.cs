@@ -34,6 +34,11 @@ public sealed class LocalStorageOptions
     /// <summary>Root directory; relative paths are relative to the working directory.</summary>
     [Required]
     public string Root { get; set; } = "data/objects";
+
+    /// <summary>Keep each object's metadata in its file's extended attribute (<c>user.landmark.meta</c>) when the file
+    /// system has them: one file per object instead of two. False, or a file system without them: sidecar files under
+    /// <c>.meta/</c>. Either way both are read.</summary>
+    public bool ExtendedAttributes { get; set; } = true;
 }
 
 /// <summary>Settings of <see cref="S3ObjectStore"/>.</summary>

@@ -3,19 +3,52 @@ using Xunit;
 
 namespace Landmark.Storage.Tests;
 
+/// <summary>The object-store contract on <see cref="LocalDiskObjectStore"/> keeping metadata in sidecar files (a file
+/// system without extended attributes, or <see cref="LocalStorageOptions.ExtendedAttributes"/> off).</summary>
+public sealed class LocalDiskObjectStoreSidecarTests : LocalDiskObjectStoreTests
+{
+    public LocalDiskObjectStoreSidecarTests() : base(extendedAttributes: false)
+    {
+    }
+
+    [Fact]
+    public async Task Metadata_is_a_sidecar_file_under_the_meta_tree()
+    {
+        Assert.False(LocalStore.MetadataInExtendedAttributes);
+        await LocalStore.EnsureBucketAsync(Bucket);
+        await LocalStore.PutBytesAsync(Bucket, "a/b.txt", "hi"u8.ToArray(), "text/plain");
+        Assert.True(File.Exists(Path.Combine(RootPath, LocalDiskObjectStore.MetaDirectory, Bucket, "a", "b.txt")));
+        await LocalStore.PutIfAsync(Bucket, "c.json", "{}"u8.ToArray(), "application/json", WriteCondition.IfAbsent);
+        Assert.True(File.Exists(Path.Combine(RootPath, LocalDiskObjectStore.MetaDirectory, Bucket, "c.json")));
+    }
+}
+
 /// <summary>The object-store contract on <see cref="LocalDiskObjectStore"/>, plus what only a file system can show.</summary>
-public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
+public class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
 {
     private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-store");
     private readonly LocalDiskObjectStore _store;
+    private readonly bool _extendedAttributes;
 
-    public LocalDiskObjectStoreTests() => _store = new LocalDiskObjectStore(_root.Path);
+    public LocalDiskObjectStoreTests() : this(extendedAttributes: true)
+    {
+    }
+
+    protected LocalDiskObjectStoreTests(bool extendedAttributes)
+    {
+        _extendedAttributes = extendedAttributes;
+        _store = new LocalDiskObjectStore(_root.Path, extendedAttributes: extendedAttributes);
+    }
 
     protected override IObjectStore Store => _store;
 
+    protected LocalDiskObjectStore LocalStore => _store;
+
+    protected string RootPath => _root.Path;
+
     /// <summary>A second instance on the same root: its in-process locks are its own, so only the lock files keep the
     /// conditional writes of the two apart (as between two processes sharing a volume).</summary>
-    protected override IObjectStore OtherReplica => _other ??= new LocalDiskObjectStore(_root.Path);
+    protected override IObjectStore OtherReplica => _other ??= new LocalDiskObjectStore(_root.Path, extendedAttributes: _extendedAttributes);
 
     private LocalDiskObjectStore? _other;
 
@@ -25,7 +58,25 @@ public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
         await _store.EnsureBucketAsync(Bucket);
         await _store.PutBytesAsync(Bucket, "a/b.txt", "hi"u8.ToArray());
         Assert.Equal("hi"u8.ToArray(), await File.ReadAllBytesAsync(Path.Combine(_root.Path, Bucket, "a", "b.txt")));
-        Assert.True(File.Exists(Path.Combine(_root.Path, LocalDiskObjectStore.MetaDirectory, Bucket, "a", "b.txt")));
+    }
+
+    [Fact]
+    public async Task Objects_read_the_same_whichever_layout_wrote_them_and_a_rewrite_into_an_attribute_drops_the_old_sidecar()
+    {
+        var sidecars = new LocalDiskObjectStore(_root.Path, extendedAttributes: false);
+        await sidecars.EnsureBucketAsync(Bucket);
+        await sidecars.PutBytesAsync(Bucket, "old", "v1"u8.ToArray(), "image/jpeg", new Dictionary<string, string> { ["k"] = "v" });
+        var sidecar = Path.Combine(_root.Path, LocalDiskObjectStore.MetaDirectory, Bucket, "old");
+        Assert.True(File.Exists(sidecar));
+
+        var info = await _store.StatAsync(Bucket, "old");
+        Assert.Equal("image/jpeg", info!.ContentType);
+        Assert.Equal("v", info.Metadata["k"]);
+
+        await _store.PutBytesAsync(Bucket, "old", "v2"u8.ToArray(), "image/png");
+        Assert.Equal("image/png", (await _store.StatAsync(Bucket, "old"))!.ContentType);
+        Assert.Equal(!_store.MetadataInExtendedAttributes, File.Exists(sidecar));
+        Assert.Equal("image/png", (await sidecars.StatAsync(Bucket, "old"))!.ContentType); // either layout reads both
     }
 
     [Fact]
@@ -139,6 +190,31 @@ public sealed class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
         var info = await reopened.StatAsync(Bucket, "k");
         Assert.Equal("text/plain", info!.ContentType);
         Assert.Equal("v", info.Metadata["m"]);
+    }
+
+    public void Dispose() => _root.Dispose();
+}
+
+/// <summary>Where <see cref="LocalDiskObjectStore"/> keeps metadata on a file system with extended attributes.</summary>
+public sealed class LocalDiskObjectStoreAttributeTests : IDisposable
+{
+    private const string Bucket = "attributes";
+    private readonly TempDirectory _root = TestPaths.CreateTempDirectory("landmark-store-xattr");
+
+    [Fact]
+    public async Task On_a_file_system_with_extended_attributes_metadata_travels_in_the_file_and_no_sidecar_is_written()
+    {
+        var store = new LocalDiskObjectStore(_root.Path);
+        // The repository's temporary directories are on ext4 or tmpfs here and in CI: both have user attributes.
+        Assert.True(store.MetadataInExtendedAttributes, $"no extended attributes under {_root.Path}");
+        await store.EnsureBucketAsync(Bucket);
+        await store.PutBytesAsync(Bucket, "a/b.txt", "hi"u8.ToArray(), "text/plain", new Dictionary<string, string> { ["origin"] = "test" });
+        await store.PutIfAsync(Bucket, "c.json", "{}"u8.ToArray(), "application/json", WriteCondition.IfAbsent);
+        Assert.False(Directory.Exists(Path.Combine(_root.Path, LocalDiskObjectStore.MetaDirectory)));
+        var info = await new LocalDiskObjectStore(_root.Path).StatAsync(Bucket, "a/b.txt");
+        Assert.Equal("text/plain", info!.ContentType);
+        Assert.Equal("test", info.Metadata["origin"]);
+        Assert.Equal("application/json", (await store.StatAsync(Bucket, "c.json"))!.ContentType);
     }
 
     public void Dispose() => _root.Dispose();
