@@ -183,26 +183,23 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         }
     }
 
-    /// <summary>One of the <see cref="EmbedderOptions.EffectiveBulkStreams"/> bulk loops: takes whatever bulk work is
-    /// waiting (up to <see cref="EmbedderOptions.BulkBatchSize"/>) as soon as its instance is free, so batches form while
-    /// the instances run, and runs it on a bulk instance.</summary>
-    private async Task RunBulkAsync()
+    /// <summary>A batching loop: waits for the first model, then forms a batch from <paramref name="channel"/> with
+    /// <paramref name="fill"/> whenever work is waiting and runs it; on the way out, fails what is left in the channel.</summary>
+    private async Task RunLoopAsync(Channel<Request> channel, int capacity, bool bulk,
+        Func<ChannelReader<Request>, List<Request>, CancellationToken, ValueTask> fill)
     {
         var ct = _stopping.Token;
         try
         {
             await _firstModel.Task.WaitAsync(ct);
-            var batch = new List<Request>(_options.BulkBatchSize);
-            while (await _bulk.Reader.WaitToReadAsync(ct))
+            var batch = new List<Request>(capacity);
+            while (await channel.Reader.WaitToReadAsync(ct))
             {
                 batch.Clear();
-                while (batch.Count < _options.BulkBatchSize && _bulk.Reader.TryRead(out var next))
-                {
-                    batch.Add(next);
-                }
+                await fill(channel.Reader, batch, ct);
                 if (batch.Count > 0)
                 {
-                    Process(batch, bulk: true);
+                    Process(batch, bulk);
                 }
             }
         }
@@ -211,82 +208,69 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            _logger.LogCritical(ex, "A bulk embedding loop stopped");
+            _logger.LogCritical(ex, "The {Lane} embedding loop stopped", bulk ? "bulk" : "interactive");
             throw;
         }
         finally
         {
-            while (_bulk.Reader.TryRead(out var left))
+            while (channel.Reader.TryRead(out var left))
             {
                 left.Completion.TrySetCanceled();
             }
         }
     }
 
-    private async Task RunAsync()
+    /// <summary>One of the <see cref="EmbedderOptions.EffectiveBulkStreams"/> bulk loops: takes whatever bulk work is
+    /// waiting (up to <see cref="EmbedderOptions.BulkBatchSize"/>) as soon as its instance is free, so batches form while
+    /// the instances run, and runs it on a bulk instance.</summary>
+    private Task RunBulkAsync() => RunLoopAsync(_bulk, _options.BulkBatchSize, bulk: true, (reader, batch, _) =>
     {
-        var ct = _stopping.Token;
-        try
+        while (batch.Count < _options.BulkBatchSize && reader.TryRead(out var next))
         {
-            await _firstModel.Task.WaitAsync(ct);
-            var batch = new List<Request>(_options.MaxBatchSize);
-            while (await _requests.Reader.WaitToReadAsync(ct))
+            batch.Add(next);
+        }
+        return ValueTask.CompletedTask;
+    });
+
+    /// <summary>The query loop: up to <see cref="EmbedderOptions.MaxBatchSize"/> requests, waiting at most
+    /// <see cref="EmbedderOptions.MaxBatchDelayMs"/> and only while other requests are still being decoded.</summary>
+    private Task RunAsync() => RunLoopAsync(_requests, _options.MaxBatchSize, bulk: false, FillInteractiveBatchAsync);
+
+    private async ValueTask FillInteractiveBatchAsync(ChannelReader<Request> reader, List<Request> batch, CancellationToken ct)
+    {
+        if (reader.TryRead(out var first))
+        {
+            batch.Add(first);
+        }
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxBatchDelayMs * Stopwatch.Frequency / 1000.0);
+        while (batch.Count < _options.MaxBatchSize)
+        {
+            if (reader.TryRead(out var next))
             {
-                batch.Clear();
-                if (_requests.Reader.TryRead(out var first))
+                batch.Add(next);
+                continue;
+            }
+            if (Volatile.Read(ref _arriving) == 0)
+            {
+                return; // nobody else is on the way: waiting would only add latency
+            }
+            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            wait.CancelAfter(remaining);
+            try
+            {
+                if (!await reader.WaitToReadAsync(wait.Token))
                 {
-                    batch.Add(first);
-                }
-                var deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxBatchDelayMs * Stopwatch.Frequency / 1000.0);
-                while (batch.Count < _options.MaxBatchSize)
-                {
-                    if (_requests.Reader.TryRead(out var next))
-                    {
-                        batch.Add(next);
-                        continue;
-                    }
-                    if (Volatile.Read(ref _arriving) == 0)
-                    {
-                        break; // nobody else is on the way: waiting would only add latency
-                    }
-                    var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-                    if (remaining <= TimeSpan.Zero)
-                    {
-                        break;
-                    }
-                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    wait.CancelAfter(remaining);
-                    try
-                    {
-                        if (!await _requests.Reader.WaitToReadAsync(wait.Token))
-                        {
-                            break;
-                        }
-                    }
-                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                    {
-                        break;
-                    }
-                }
-                if (batch.Count > 0)
-                {
-                    Process(batch, bulk: false);
+                    return;
                 }
             }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            _logger.LogCritical(ex, "The embedding loop stopped");
-            throw;
-        }
-        finally
-        {
-            while (_requests.Reader.TryRead(out var left))
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                left.Completion.TrySetCanceled();
+                return;
             }
         }
     }

@@ -94,7 +94,6 @@ public sealed class OnnxEmbeddingModel : IDisposable
     /// is normalised in place: the caller gives it up.</summary>
     public float[][] EmbedBulk(float[] batch, int count)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(batch.Length, count * 3 * InputSize * InputSize, nameof(batch));
         var session = RentBulkSession();
         try
         {
@@ -112,7 +111,6 @@ public sealed class OnnxEmbeddingModel : IDisposable
     /// <summary>As <see cref="Embed"/> on the main session; <paramref name="batch"/> is normalised in place.</summary>
     public float[][] EmbedOwned(float[] batch, int count)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(batch.Length, count * 3 * InputSize * InputSize, nameof(batch));
         return EmbedInPlace(_session, batch, count);
     }
 
@@ -162,6 +160,7 @@ public sealed class OnnxEmbeddingModel : IDisposable
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
         var plane = InputSize * InputSize;
+        ArgumentOutOfRangeException.ThrowIfLessThan(input.Length, count * 3 * plane, "batch");
         if (Manifest.Mean.Length == 3 && Manifest.Std.Length == 3)
         {
             for (var n = 0; n < count; n++)

@@ -152,7 +152,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                 Replace(temp, path, key);
                 if (inAttribute)
                 {
-                    DeleteStaleSidecar(metaPath);
+                    DeleteFile(metaPath); // a sidecar an earlier write left (reads prefer the attribute anyway)
                 }
             }
         }
@@ -180,7 +180,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             }
             if (MetadataInExtendedAttributes && await WriteAtomicallyAsync(path, content, key, cancellationToken, sidecar))
             {
-                DeleteStaleSidecar(metaPath);
+                DeleteFile(metaPath); // a sidecar an earlier write left (reads prefer the attribute anyway)
             }
             else
             {
@@ -300,16 +300,6 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         catch (JsonException)
         {
             return null;
-        }
-    }
-
-    /// <summary>Removes the sidecar an earlier write left, once the object's metadata is in its attribute (which reads
-    /// prefer, so a sidecar left by a crash before this is harmless).</summary>
-    private void DeleteStaleSidecar(string metaPath)
-    {
-        if (File.Exists(metaPath))
-        {
-            DeleteFile(metaPath);
         }
     }
 
