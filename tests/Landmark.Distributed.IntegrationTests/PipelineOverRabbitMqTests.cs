@@ -45,8 +45,13 @@ public sealed class PipelineOverRabbitMqTests(DistributedPlatform platform, ITes
         var rejected = Assert.Single(records, r => r.Status == ImageStatus.Rejected);
         Assert.Equal(bad.ImageId, rejected.ImageId);
 
-        // Every pipeline queue exists on the broker and is drained.
+        // Every pipeline queue exists on the broker and is drained. The catalog shows the last status a moment before its
+        // consumer's acknowledgement reaches the broker, so the count is read again for up to 10 s.
         var queues = platform.Broker.ListQueues(platform.VirtualHost);
+        for (var drained = DateTime.UtcNow.AddSeconds(10); queues.Values.Any(n => n > 0) && DateTime.UtcNow < drained; queues = platform.Broker.ListQueues(platform.VirtualHost))
+        {
+            await Task.Delay(200);
+        }
         if (platform.Broker.Node is not null)
         {
             foreach (var queue in new[] { QueueNames.Preprocess, QueueNames.Embed, QueueNames.Index, QueueNames.CatalogUpdates })
