@@ -9,7 +9,7 @@ REPORT ?=
 CLI := $(DOTNET) run --project services/cli/Landmark.Cli.csproj -c Release --
 CLI_ARGS := --data $(DATA) $(if $(SERVER),--server $(SERVER),)
 
-.PHONY: help build test test-unit run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-index-startup bench-train bench-hostile tune images render clean
+.PHONY: help build test test-unit run up down import train jobs evaluate recognize stats models import-model publish rollback rollout bench bench-index bench-index-sweep bench-index-startup bench-train bench-hostile tune images render clean
 
 help: ## This list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench: ## Benchmarks (not part of `make test`): import and recognition beside th
 bench-index: ## Vector index: embedded HNSW vs exact scan vs hnswlib (python3-hnswlib) on clustered 512-d vectors; POINTS="100000 1000000"
 	@/usr/bin/python3 -c 'import hnswlib' 2>/dev/null || echo "hnswlib peer missing: apt-get install -y python3-hnswlib"
 	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --compare $(or $(POINTS),100000)
+
+bench-index-sweep: ## Recall@10 and QPS per search ef on the collection and hnswlib index bench-index left (no build), rounds alternating; POINTS=1000000 EF="48 64 80"
+	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --sweep $(or $(POINTS),1000000) $(EF)
 
 bench-index-startup: ## Embedded index start-up: opens the collection bench-index left on disk (builds one if missing) three times; POINTS=1000000
 	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --startup $(or $(POINTS),1000000)

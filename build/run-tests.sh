@@ -85,5 +85,24 @@ if [[ $trx -lt $projects ]]; then
   echo "only $trx of $projects test projects reported results"
   failed=$(( ${failed:-0} + projects - trx ))
 fi
+# The failed tests again, each with the first lines of its message, right above the summary (a CI log's tail is often
+# all that is kept).
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+failed = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
+    for r in ET.parse(path).getroot().findall(".//{*}UnitTestResult"):
+        if r.get("outcome") in ("Passed", "NotExecuted"):
+            continue
+        message = r.find("{*}Output/{*}ErrorInfo/{*}Message")
+        text = (message.text or "").strip() if message is not None else ""
+        failed.append((r.get("testName"), r.get("outcome"), r.get("duration"), text))
+if failed:
+    print(f"failed tests ({len(failed)}):")
+    for name, outcome, duration, text in failed[:20]:
+        print(f"  {outcome}: {name} [{duration}]")
+        for line in text.splitlines()[:6]:
+            print(f"      {line[:300]}")
+PY
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 [[ ${failed:-0} -eq 0 ]]

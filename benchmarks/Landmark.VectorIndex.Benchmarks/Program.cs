@@ -8,6 +8,7 @@ namespace Landmark.VectorIndex.Benchmarks;
 /// <summary>
 /// Entry point. <c>--compare [points...]</c> runs <see cref="IndexComparison"/> (HNSW vs exact vs hnswlib);
 /// <c>--startup [points]</c> times opening a collection on disk (<see cref="StartupMeasurement"/>);
+/// <c>--sweep [points] [ef...]</c> measures recall and queries/s per search ef on that collection and hnswlib's (<see cref="SearchSweep"/>);
 /// <c>--quick [points] [dimension]</c> loads an embedded index with random unit vectors and reports search
 /// latency with a Stopwatch (run it under <c>taskset -c 0</c> for a one-core figure); anything else goes to BenchmarkDotNet.
 /// </summary>
@@ -24,6 +25,13 @@ public static class Program
         if (args.Length > 0 && args[0] == "--startup")
         {
             await StartupMeasurement.RunAsync(args.Length > 1 ? int.Parse(args[1]) : 1_000_000, Path.Combine("artifacts", "bench-index"));
+            return;
+        }
+        if (args.Length > 0 && args[0] == "--sweep")
+        {
+            var points = args.Length > 1 ? int.Parse(args[1]) : 1_000_000;
+            var efs = args.Skip(2).Select(int.Parse).DefaultIfEmpty(0).ToList();
+            await SearchSweep.RunAsync(points, efs[0] == 0 ? [32, 48, 64, 96, 128] : efs, Path.Combine("artifacts", "bench-index"));
             return;
         }
         if (args.Length > 0 && args[0] == "--quick")

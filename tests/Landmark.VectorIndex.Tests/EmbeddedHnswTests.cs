@@ -121,6 +121,54 @@ public sealed class EmbeddedHnswTests : IDisposable
         Assert.Equal("p42", hits[0][0].Id);
     }
 
+    [Theory]
+    [InlineData(HnswQuantization.F32, HnswQuantization.I8)]
+    [InlineData(HnswQuantization.I8, HnswQuantization.BF16)]
+    public async Task A_graph_saved_with_another_quantization_is_rebuilt_in_the_configured_one(HnswQuantization saved, HnswQuantization configured)
+    {
+        var points = ClusteredPoints(1500, 20, seed: 5);
+        var queries = ClusteredPoints(20, 20, seed: 5, prefix: "q").Select(p => p.Vector).ToList();
+        EmbeddedVectorIndex OpenWith(HnswQuantization quantization) => new(new EmbeddedIndexOptions
+        {
+            Path = _root.Path,
+            Search = EmbeddedSearchMode.Hnsw,
+            Hnsw = new HnswOptions { Quantization = quantization },
+        });
+        using (var index = OpenWith(saved))
+        {
+            await index.EnsureCollectionAsync(Collection, Dimension);
+            await index.UpsertAsync(Collection, points);
+            await index.CompactAsync(Collection);
+        }
+
+        using (var reopened = OpenWith(configured))
+        {
+            Assert.Equal(GraphSource.Rebuilt, reopened.CollectionFor(Collection).GraphSource);
+            Assert.True(await RecallAsync(reopened, points, queries) >= 0.98);
+            await reopened.CompactAsync(Collection);
+        }
+        using var again = OpenWith(configured);
+        Assert.Equal(GraphSource.Loaded, again.CollectionFor(Collection).GraphSource);
+    }
+
+    [Fact]
+    public void The_int8_graph_scales_every_vector_by_one_factor_clips_and_rounds()
+    {
+        // 512 dimensions: ±6/sqrt(512) = ±0.265 maps to ±127, so the factor is 478.9.
+        var vector = new float[512];
+        vector[0] = 0.1f;
+        vector[1] = 0.3f;
+        vector[2] = -0.3f;
+        vector[3] = 0.001f;
+        vector[4] = 0.0011f;
+        var quantized = new sbyte[512];
+
+        HnswGraph.Quantize(vector, quantized);
+
+        Assert.Equal(new sbyte[] { 48, 127, -127, 0, 1 }, quantized[..5]);
+        Assert.All(quantized[5..], q => Assert.Equal(0, q));
+    }
+
     [Fact]
     public async Task A_selective_filter_is_answered_exactly_and_a_broad_one_through_the_graph_never_returning_rejected_points()
     {

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace Landmark.VectorIndex.Benchmarks;
+
+/// <summary>
+/// <c>--sweep [points] [ef...]</c>: the recall/speed trade-off of the collection <c>--compare</c> left on disk
+/// (<c>artifacts/bench-index/index-N</c>, queries and ground truth beside it) next to hnswlib's index that run saved,
+/// without building anything. For each search <c>ef</c> (default 32 48 64 96 128) the collection is opened with that ef
+/// and three rounds of the 1,000 queries run on one thread, each followed by one hnswlib round at the same ef (a
+/// long-lived Python process): the two sides alternate, so a busy neighbour on the VM slows both, not one. The table
+/// shows each side's median queries/s and recall@10.
+/// </summary>
+public static class SearchSweep
+{
+    private const int K = 10;
+    private const int Rounds = 3;
+
+    public static async Task RunAsync(int points, IReadOnlyList<int> efs, string workDir)
+    {
+        var prefix = Path.Combine(workDir, $"clustered-{points}");
+        var dir = Path.Combine(workDir, $"index-{points}");
+        if (!File.Exists(prefix + ".queries.f32") || !File.Exists(Path.Combine(dir, "bench", "collection.json")))
+        {
+            throw new InvalidOperationException($"No collection of {points:N0} points in {dir}: run `make bench-index POINTS={points}` first.");
+        }
+        var queries = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(prefix + ".queries.f32")).ToArray().Chunk(512).ToArray();
+        var truth = MemoryMarshal.Cast<byte, int>(File.ReadAllBytes(prefix + ".truth.i32")).ToArray().Chunk(K).ToArray();
+        var defaults = new HnswOptions();
+        Console.WriteLine($"Search sweep over {points:N0} clustered 512-d points (M {defaults.M}, ef_construction {defaults.EfConstruction}): "
+            + $"{queries.Length} queries, {Rounds} rounds per ef and side, alternating, one thread; embedded graph {defaults.Quantization} with "
+            + $"{defaults.Oversampling}× candidates re-scored, hnswlib float32; median queries/s");
+        using var peer = Peer.Start(prefix);
+        var rows = new List<string>();
+        foreach (var ef in efs)
+        {
+            var options = new EmbeddedIndexOptions
+            {
+                Path = dir,
+                Search = EmbeddedSearchMode.Hnsw,
+                CompactionThresholdBytes = long.MaxValue / 4,
+                Hnsw = new HnswOptions { EfSearch = ef },
+            };
+            using var index = new EmbeddedVectorIndex(options);
+            for (var i = 0; i < 50; i++)
+            {
+                await index.SearchAsync("bench", [queries[i]], K);
+            }
+            var ours = new List<(double Qps, double Recall)>();
+            var theirs = new List<(double Qps, double Recall)>();
+            for (var round = 0; round < Rounds; round++)
+            {
+                var found = 0;
+                var timer = Stopwatch.StartNew();
+                for (var q = 0; q < queries.Length; q++)
+                {
+                    var hits = (await index.SearchAsync("bench", [queries[q]], K))[0];
+                    found += hits.Select(h => int.Parse(h.Id)).Intersect(truth[q]).Count();
+                }
+                ours.Add((queries.Length / timer.Elapsed.TotalSeconds, found / (double)(K * queries.Length)));
+                if (peer?.Round(ef) is { } r)
+                {
+                    theirs.Add(r);
+                }
+            }
+            var ourQps = Median(ours.Select(r => r.Qps));
+            var row = $"| {ef} | {ourQps:N0} | {ours[^1].Recall:F4} | ";
+            row += theirs.Count == 0 ? "n/a | n/a | n/a |" : $"{Median(theirs.Select(r => r.Qps)):N0} | {theirs[^1].Recall:F4} | {ourQps / Median(theirs.Select(r => r.Qps)):F2}× |";
+            rows.Add(row);
+            Console.WriteLine($"ef {ef}: done");
+        }
+        Console.WriteLine();
+        Console.WriteLine("| ef | embedded QPS | embedded recall@10 | hnswlib QPS | hnswlib recall@10 | QPS ratio |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        rows.ForEach(Console.WriteLine);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    /// <summary>hnswlib on the index <c>--compare</c> saved (<c>prefix.hnswlib</c>), one timed round per request.</summary>
+    private sealed class Peer : IDisposable
+    {
+        private readonly Process _process;
+
+        private Peer(Process process) => _process = process;
+
+        public static Peer? Start(string prefix)
+        {
+            if (!File.Exists(prefix + ".hnswlib"))
+            {
+                Console.WriteLine($"hnswlib: no saved index at {prefix}.hnswlib (make bench-index saves one); its columns stay empty");
+                return null;
+            }
+            var script = Path.Combine(AppContext.BaseDirectory, "hnswlib_bench.py");
+            var process = Process.Start(new ProcessStartInfo("/usr/bin/python3", [script, "--sweep", prefix])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+            })!;
+            var ready = process.StandardOutput.ReadLine();
+            if (ready != "ready")
+            {
+                process.Kill();
+                process.Dispose();
+                Console.WriteLine("hnswlib: the sweep process did not start (apt-get install -y python3-hnswlib?); its columns stay empty");
+                return null;
+            }
+            return new Peer(process);
+        }
+
+        public (double Qps, double Recall) Round(int ef)
+        {
+            _process.StandardInput.WriteLine(ef);
+            _process.StandardInput.Flush();
+            var json = JsonDocument.Parse(_process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("hnswlib's sweep process ended")).RootElement;
+            return (json.GetProperty("qps").GetDouble(), json.GetProperty("recall").GetDouble());
+        }
+
+        public void Dispose()
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(10_000))
+            {
+                _process.Kill();
+            }
+            _process.Dispose();
+        }
+    }
+}
