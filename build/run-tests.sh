@@ -59,15 +59,30 @@ dotnet test "$tests" -c "${CONFIGURATION:-Debug}" --no-build -nologo \
   | grep -E --line-buffered '^\s*(Passed|Failed|Skipped) |Passed!|Failed!|error|Error Message|Assert|^\s+at .*Tests' 
 test_rc=${PIPESTATUS[0]}
 
-# Count outcomes from the TRX files (one per test project).
+# Count outcomes from the TRX files (one per test project). The failed tests are listed too, each with the first lines
+# of its message, on stderr near the summary (a CI log's tail is often all that is kept).
 read -r passed failed skipped < <(python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 p = f = s = 0
-for path in glob.glob(sys.argv[1] + "/*.trx"):
-    c = ET.parse(path).getroot().find(".//{*}ResultSummary/{*}Counters")
+listed = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
+    root = ET.parse(path).getroot()
+    c = root.find(".//{*}ResultSummary/{*}Counters")
     if c is None: continue
     p += int(c.get("passed", 0)); f += int(c.get("failed", 0)) + int(c.get("error", 0)) + int(c.get("timeout", 0)) + int(c.get("aborted", 0))
     s += int(c.get("notExecuted", 0))
+    for r in root.findall(".//{*}UnitTestResult"):
+        if r.get("outcome") in ("Passed", "NotExecuted"):
+            continue
+        message = r.find("{*}Output/{*}ErrorInfo/{*}Message")
+        text = (message.text or "").strip() if message is not None else ""
+        listed.append((r.get("testName"), r.get("outcome"), r.get("duration"), text))
+if listed:
+    print(f"failed tests ({len(listed)}):", file=sys.stderr)
+    for name, outcome, duration, text in listed[:20]:
+        print(f"  {outcome}: {name} [{duration}]", file=sys.stderr)
+        for line in text.splitlines()[:6]:
+            print(f"      {line[:300]}", file=sys.stderr)
 print(p, f, s)
 PY
 )
@@ -85,24 +100,5 @@ if [[ $trx -lt $projects ]]; then
   echo "only $trx of $projects test projects reported results"
   failed=$(( ${failed:-0} + projects - trx ))
 fi
-# The failed tests again, each with the first lines of its message, right above the summary (a CI log's tail is often
-# all that is kept).
-python3 - "$results" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-failed = []
-for path in sorted(glob.glob(sys.argv[1] + "/*.trx")):
-    for r in ET.parse(path).getroot().findall(".//{*}UnitTestResult"):
-        if r.get("outcome") in ("Passed", "NotExecuted"):
-            continue
-        message = r.find("{*}Output/{*}ErrorInfo/{*}Message")
-        text = (message.text or "").strip() if message is not None else ""
-        failed.append((r.get("testName"), r.get("outcome"), r.get("duration"), text))
-if failed:
-    print(f"failed tests ({len(failed)}):")
-    for name, outcome, duration, text in failed[:20]:
-        print(f"  {outcome}: {name} [{duration}]")
-        for line in text.splitlines()[:6]:
-            print(f"      {line[:300]}")
-PY
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 [[ ${failed:-0} -eq 0 ]]

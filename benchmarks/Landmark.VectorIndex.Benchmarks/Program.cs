@@ -30,8 +30,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "--sweep")
         {
             var points = args.Length > 1 ? int.Parse(args[1]) : 1_000_000;
-            var efs = args.Skip(2).Select(int.Parse).DefaultIfEmpty(0).ToList();
-            await SearchSweep.RunAsync(points, efs[0] == 0 ? [32, 48, 64, 96, 128] : efs, Path.Combine("artifacts", "bench-index"));
+            List<int> efs = args.Length > 2 ? [.. args.Skip(2).Select(int.Parse)] : [32, 48, 64, 96, 128];
+            await SearchSweep.RunAsync(points, efs, Path.Combine("artifacts", "bench-index"));
             return;
         }
         if (args.Length > 0 && args[0] == "--quick")

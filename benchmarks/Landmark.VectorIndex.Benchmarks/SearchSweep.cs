@@ -14,7 +14,6 @@ namespace Landmark.VectorIndex.Benchmarks;
 /// </summary>
 public static class SearchSweep
 {
-    private const int K = 10;
     private const int Rounds = 3;
 
     public static async Task RunAsync(int points, IReadOnlyList<int> efs, string workDir)
@@ -25,10 +24,10 @@ public static class SearchSweep
         {
             throw new InvalidOperationException($"No collection of {points:N0} points in {dir}: run `make bench-index POINTS={points}` first.");
         }
-        var queries = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(prefix + ".queries.f32")).ToArray().Chunk(512).ToArray();
-        var truth = MemoryMarshal.Cast<byte, int>(File.ReadAllBytes(prefix + ".truth.i32")).ToArray().Chunk(K).ToArray();
+        var queries = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(prefix + ".queries.f32")).ToArray().Chunk(IndexComparison.Dimension).ToArray();
+        var truth = MemoryMarshal.Cast<byte, int>(File.ReadAllBytes(prefix + ".truth.i32")).ToArray().Chunk(IndexComparison.K).ToArray();
         var defaults = new HnswOptions();
-        Console.WriteLine($"Search sweep over {points:N0} clustered 512-d points (M {defaults.M}, ef_construction {defaults.EfConstruction}): "
+        Console.WriteLine($"Search sweep over {points:N0} clustered {IndexComparison.Dimension}-d points (M {defaults.M}, ef_construction {defaults.EfConstruction}): "
             + $"{queries.Length} queries, {Rounds} rounds per ef and side, alternating, one thread; embedded graph {defaults.Quantization} with "
             + $"{defaults.Oversampling}× candidates re-scored, hnswlib float32; median queries/s");
         using var peer = Peer.Start(prefix);
@@ -45,28 +44,29 @@ public static class SearchSweep
             using var index = new EmbeddedVectorIndex(options);
             for (var i = 0; i < 50; i++)
             {
-                await index.SearchAsync("bench", [queries[i]], K);
+                await index.SearchAsync("bench", [queries[i]], IndexComparison.K);
             }
             var ours = new List<(double Qps, double Recall)>();
             var theirs = new List<(double Qps, double Recall)>();
             for (var round = 0; round < Rounds; round++)
             {
-                var found = 0;
-                var timer = Stopwatch.StartNew();
-                for (var q = 0; q < queries.Length; q++)
-                {
-                    var hits = (await index.SearchAsync("bench", [queries[q]], K))[0];
-                    found += hits.Select(h => int.Parse(h.Id)).Intersect(truth[q]).Count();
-                }
-                ours.Add((queries.Length / timer.Elapsed.TotalSeconds, found / (double)(K * queries.Length)));
+                ours.Add(await IndexComparison.TimedRoundAsync(index, "bench", queries, truth));
                 if (peer?.Round(ef) is { } r)
                 {
                     theirs.Add(r);
                 }
             }
-            var ourQps = Median(ours.Select(r => r.Qps));
+            var ourQps = IndexComparison.Median(ours.Select(r => r.Qps));
             var row = $"| {ef} | {ourQps:N0} | {ours[^1].Recall:F4} | ";
-            row += theirs.Count == 0 ? "n/a | n/a | n/a |" : $"{Median(theirs.Select(r => r.Qps)):N0} | {theirs[^1].Recall:F4} | {ourQps / Median(theirs.Select(r => r.Qps)):F2}× |";
+            if (theirs.Count == 0)
+            {
+                row += "n/a | n/a | n/a |";
+            }
+            else
+            {
+                var theirQps = IndexComparison.Median(theirs.Select(r => r.Qps));
+                row += $"{theirQps:N0} | {theirs[^1].Recall:F4} | {ourQps / theirQps:F2}× |";
+            }
             rows.Add(row);
             Console.WriteLine($"ef {ef}: done");
         }
@@ -74,12 +74,6 @@ public static class SearchSweep
         Console.WriteLine("| ef | embedded QPS | embedded recall@10 | hnswlib QPS | hnswlib recall@10 | QPS ratio |");
         Console.WriteLine("|---|---|---|---|---|---|");
         rows.ForEach(Console.WriteLine);
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
     }
 
     /// <summary>hnswlib on the index <c>--compare</c> saved (<c>prefix.hnswlib</c>), one timed round per request.</summary>

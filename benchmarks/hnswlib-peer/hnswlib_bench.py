@@ -29,10 +29,14 @@ def one_round(index):
     return len(queries) / (time.perf_counter() - started), found / (k * len(queries))
 
 
-def measure(index):
-    """Queries/s of one thread (the median of three rounds after a warm-up) and recall@k."""
+def warm_up(index):
     for q in queries[:50]:
         index.knn_query(q.reshape(1, -1), k=k)
+
+
+def measure(index):
+    """Queries/s of one thread (the median of three rounds after a warm-up) and recall@k."""
+    warm_up(index)
     rounds = [one_round(index) for _ in range(3)]
     return sorted(r[0] for r in rounds)[1], rounds[-1][1]
 
@@ -43,13 +47,11 @@ if sweep:
     index = hnswlib.Index(space="cosine", dim=d)
     index.load_index(prefix + ".hnswlib", max_elements=n)
     index.set_num_threads(1)
-    for q in queries[:50]:
-        index.knn_query(q.reshape(1, -1), k=k)
+    warm_up(index)
     print("ready", flush=True)
     for line in sys.stdin:
         ef = int(line)
         index.set_ef(ef)
-        index.knn_query(queries[0].reshape(1, -1), k=k)
         qps, recall = one_round(index)
         print(json.dumps({"ef": ef, "qps": qps, "recall": recall}), flush=True)
     sys.exit(0)

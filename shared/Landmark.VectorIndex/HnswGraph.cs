@@ -5,7 +5,7 @@ using Cloud.Unum.USearch;
 namespace Landmark.VectorIndex;
 
 /// <summary>
-/// An HNSW graph over the cosine similarity of unit vectors, held by USearch (<c>Cloud.Unum.USearch</c>'s native library) and driven
+/// An HNSW graph over the inner product of unit vectors (= cosine similarity), held by USearch (<c>Cloud.Unum.USearch</c>'s native library) and driven
 /// through its C API, because the package's managed wrapper leaves out what an index server needs: capacity reserved
 /// once for concurrent inserts, filtered search (a predicate evaluated while the graph is walked), thread limits and
 /// search-time <c>ef</c>. Keys are the collection's stable point keys (not its slots, which move on delete).
@@ -22,14 +22,18 @@ internal sealed unsafe partial class HnswGraph : IDisposable
     /// <summary>Per-thread contexts reserved in the native index; concurrent inserts and searches share them.</summary>
     private static readonly int Contexts = Math.Max(8, Environment.ProcessorCount * 4);
 
+    /// <summary>The collection stores unit vectors, so cosine is the inner product: no norms per distance (the int8
+    /// kernel runs in half the time of its cosine).</summary>
+    private const MetricKind Metric = MetricKind.Ip;
+
     private readonly SemaphoreSlim _contexts = new(Contexts, Contexts);
     private IntPtr _index;
 
-    private HnswGraph(IntPtr index, int dimension, bool scaledInt8)
+    private HnswGraph(IntPtr index, int dimension, HnswQuantization quantization)
     {
         _index = index;
         Dimension = dimension;
-        ScaledInt8 = scaledInt8;
+        ScaledInt8 = quantization == HnswQuantization.I8;
     }
 
     public int Dimension { get; }
@@ -56,11 +60,10 @@ internal sealed unsafe partial class HnswGraph : IDisposable
     /// <summary>An empty graph for <paramref name="dimension"/>-dimensional vectors.</summary>
     public static HnswGraph Create(int dimension, HnswOptions options)
     {
-        var (metric, quantization) = Encoding(options);
         var init = new InitOptions
         {
-            MetricKind = metric,
-            Quantization = quantization,
+            MetricKind = Metric,
+            Quantization = ToScalarKind(options.Quantization),
             Dimensions = (UIntPtr)(ulong)dimension,
             Connectivity = (UIntPtr)(ulong)options.M,
             ExpansionAdd = (UIntPtr)(ulong)options.EfConstruction,
@@ -68,7 +71,7 @@ internal sealed unsafe partial class HnswGraph : IDisposable
         };
         var index = usearch_init(&init, out var error);
         Check(error, "create the HNSW graph");
-        var graph = new HnswGraph(index, dimension, options.Quantization == HnswQuantization.I8);
+        var graph = new HnswGraph(index, dimension, options.Quantization);
         graph.SetThreads();
         return graph;
     }
@@ -79,17 +82,17 @@ internal sealed unsafe partial class HnswGraph : IDisposable
         var saved = default(InitOptions);
         usearch_metadata(path, &saved, out var error);
         Check(error, $"read the HNSW graph's header in '{Path.GetFileName(path)}'");
-        var (metric, quantization) = Encoding(options);
-        if (saved.MetricKind != metric || saved.Quantization != quantization)
+        var quantization = ToScalarKind(options.Quantization);
+        if (saved.MetricKind != Metric || saved.Quantization != quantization)
         {
-            // Another Quantization setting, or an int8 graph of an earlier version (inner product over USearch's cast).
+            // Saved under another Quantization setting: the collection rebuilds it in the configured one.
             throw new InvalidDataException($"The HNSW graph in '{Path.GetFileName(path)}' holds {saved.Quantization} vectors under the {saved.MetricKind} metric; "
-                + $"this index is configured for {quantization} under {metric}.");
+                + $"this index is configured for {quantization} under {Metric}.");
         }
         var init = default(InitOptions);
         var index = usearch_init(&init, out error);
         Check(error, "create the HNSW graph");
-        var graph = new HnswGraph(index, dimension, options.Quantization == HnswQuantization.I8);
+        var graph = new HnswGraph(index, dimension, options.Quantization);
         try
         {
             usearch_load(index, path, out error);
@@ -218,7 +221,7 @@ internal sealed unsafe partial class HnswGraph : IDisposable
 
     /// <summary>
     /// The int8 copy of <paramref name="vector"/> (a unit vector) the graph holds (<see cref="ScaledInt8"/>): scaled by
-    /// 127·sqrt(d)/6 (127 from 36 dimensions down), clipped to ±127, rounded to nearest.
+    /// 127·sqrt(d)/6 (127 for up to 36 dimensions), clipped to ±127, rounded to nearest.
     /// </summary>
     internal static void Quantize(ReadOnlySpan<float> vector, Span<sbyte> quantized)
     {
@@ -298,11 +301,6 @@ internal sealed unsafe partial class HnswGraph : IDisposable
             return 0; // an exception must not unwind through native frames
         }
     }
-
-    /// <summary>The metric and element type of a graph for <paramref name="options"/>. The collection stores unit
-    /// vectors, so cosine is the inner product (no norms per distance: the int8 kernel runs in half the time).</summary>
-    private static (MetricKind Metric, ScalarKind Quantization) Encoding(HnswOptions options) =>
-        (MetricKind.Ip, ToScalarKind(options.Quantization));
 
     private static ScalarKind ToScalarKind(HnswQuantization quantization) => quantization switch
     {
