@@ -96,6 +96,9 @@ internal sealed class VectorCollection : IDisposable
     /// <summary>True when an HNSW graph is kept for this collection.</summary>
     public bool HasGraph => _graph is not null;
 
+    /// <summary>Bytes this collection's graph memory moved onto huge pages so far (<see cref="HnswOptions.HugePages"/>).</summary>
+    public long HugePageBytes { get; private set; }
+
     public EmbeddedCollectionInfo Describe()
     {
         _lock.EnterReadLock();
@@ -713,6 +716,7 @@ internal sealed class VectorCollection : IDisposable
                     GraphSource = GraphSource.Loaded;
                     _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points loaded ({Elapsed:F0} ms after the snapshot was read)", Name, _ids.Count,
                         System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    UseHugePages();
                     return;
                 }
                 _logger.LogWarning("Collection {Name}: the saved HNSW graph holds {GraphCount} points, the snapshot {Count}; rebuilding it", Name, _graph.Count, _ids.Count);
@@ -733,6 +737,33 @@ internal sealed class VectorCollection : IDisposable
         {
             _logger.LogInformation("Collection {Name}: HNSW graph of {Count} points built in {Elapsed:F1} s ({Library})", Name, _ids.Count,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, HnswGraph.Describe());
+            UseHugePages();
+        }
+    }
+
+    /// <summary>Moves the graph's new memory onto huge pages (<see cref="HnswOptions.HugePages"/>) and logs the outcome.</summary>
+    private void UseHugePages()
+    {
+        if (_graph is null || !_options.Hnsw.HugePages)
+        {
+            return;
+        }
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var outcome = _graph.UseHugePages();
+        HugePageBytes += outcome.CollapsedBytes;
+        if (outcome.FailedBytes > 0)
+        {
+            _logger.LogInformation("Collection {Name}: {Failed} MiB of the HNSW graph stay on 4 KiB pages ({Reason}); {Collapsed} MiB moved to huge pages",
+                Name, outcome.FailedBytes >> 20, outcome.Error, outcome.CollapsedBytes >> 20);
+        }
+        else if (outcome.CollapsedBytes > 0)
+        {
+            _logger.LogInformation("Collection {Name}: {Collapsed} MiB of the HNSW graph moved to 2 MiB huge pages in {Elapsed:F0} ms", Name,
+                outcome.CollapsedBytes >> 20, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        else if (outcome.Error is not null)
+        {
+            _logger.LogDebug("Collection {Name}: the HNSW graph stays on 4 KiB pages ({Reason})", Name, outcome.Error);
         }
     }
 
@@ -868,6 +899,7 @@ internal sealed class VectorCollection : IDisposable
         _log.Flush(flushToDisk: true);
         _logger.LogInformation("Collection {Name} compacted: {Count} vectors, {Bytes} bytes snapshot in {Elapsed:F0} ms",
             Name, count, _snapshotBytes, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        UseHugePages(); // the arenas the graph grew since it was loaded or built
     }
 
     /// <summary>Opens the log for appending after its valid prefix (cutting off a torn tail; writing the header when empty).</summary>
