@@ -16,6 +16,7 @@ namespace Landmark.VectorIndex;
 internal static partial class TransparentHugePages
 {
     private const int MadvCollapse = 25;
+    private const int EInvalid = 22;
     private const long Block = 2L << 20;
     private const long SmallPage = 4096;
 
@@ -49,26 +50,25 @@ internal static partial class TransparentHugePages
             {
                 continue;
             }
-            var runStart = -1L;
-            for (var block = first; block <= last; block += Block)
+            for (var block = first; block < last; block += Block)
             {
-                var resident = block < last && FullyResident(block);
-                if (resident && runStart < 0)
+                if (!FullyResident(block))
                 {
-                    runStart = block;
+                    continue; // collapsing would fault in the missing pages
                 }
-                else if (!resident && runStart >= 0)
+                if (Collapse(block, Block, out var errno))
                 {
-                    if (Collapse(runStart, block - runStart, out var errno))
-                    {
-                        collapsed += block - runStart;
-                    }
-                    else
-                    {
-                        failed += block - runStart;
-                        error ??= Marshal.GetPInvokeErrorMessage(errno);
-                    }
-                    runStart = -1;
+                    collapsed += Block;
+                }
+                else if (errno == EInvalid)
+                {
+                    // Kernels before 6.1 do not know the advice: nothing further will collapse either.
+                    return new HugePageOutcome(collapsed, failed + (end - block), "this kernel has no MADV_COLLAPSE (Linux 6.1+)");
+                }
+                else
+                {
+                    failed += Block;
+                    error ??= Marshal.GetPInvokeErrorMessage(errno);
                 }
             }
         }

@@ -761,9 +761,9 @@ internal sealed class VectorCollection : IDisposable
             _logger.LogInformation("Collection {Name}: {Collapsed} MiB of the HNSW graph moved to 2 MiB huge pages in {Elapsed:F0} ms", Name,
                 outcome.CollapsedBytes >> 20, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
-        else if (outcome.Error is not null)
+        else if (outcome.Error is not null && _ids.Count >= _options.HnswMinimumPoints)
         {
-            _logger.LogDebug("Collection {Name}: the HNSW graph stays on 4 KiB pages ({Reason})", Name, outcome.Error);
+            _logger.LogInformation("Collection {Name}: the HNSW graph stays on 4 KiB pages ({Reason})", Name, outcome.Error);
         }
     }
 
