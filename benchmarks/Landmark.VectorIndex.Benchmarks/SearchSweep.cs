@@ -58,13 +58,15 @@ public static class SearchSweep
                 row += $"{theirQps:N0} | {theirs[^1].Recall:F4} | {ourQps / theirQps:F2}× |";
             }
             rows.Add(row);
-            Console.WriteLine($"ef {ef}: done");
+            Console.WriteLine($"ef {ef}: rounds (queries/s) embedded {Join(ours)}; on 4 KiB pages {Join(smallPages)}; hnswlib {Join(theirs)}");
         }
         Console.WriteLine();
         Console.WriteLine("| ef | embedded QPS | embedded recall@10 | embedded on 4 KiB pages QPS | hnswlib QPS | hnswlib recall@10 | QPS ratio |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         rows.ForEach(Console.WriteLine);
     }
+
+    private static string Join(List<(double Qps, double Recall)> rounds) => string.Join(" / ", rounds.Select(r => r.Qps.ToString("N0")));
 
     /// <summary>
     /// Opens the collection (its graph on huge pages or, with <paramref name="hugePages"/> false, left on 4 KiB pages),

@@ -96,15 +96,16 @@ internal sealed class VectorCollection : IDisposable
     /// <summary>True when an HNSW graph is kept for this collection.</summary>
     public bool HasGraph => _graph is not null;
 
-    /// <summary>Bytes this collection's graph memory moved onto huge pages so far (<see cref="HnswOptions.HugePages"/>).</summary>
-    public long HugePageBytes { get; private set; }
+    /// <summary>Bytes of memory moved onto huge pages for this collection's graph so far (<see cref="HnswOptions.HugePages"/>).</summary>
+    private long _hugePageBytes;
 
     public EmbeddedCollectionInfo Describe()
     {
         _lock.EnterReadLock();
         try
         {
-            return new EmbeddedCollectionInfo(_ids.Count, Dimension, UseGraph(null), _graph?.MemoryBytes ?? 0, (long)_ids.Count * Dimension * sizeof(float));
+            return new EmbeddedCollectionInfo(_ids.Count, Dimension, UseGraph(null), _graph?.MemoryBytes ?? 0, (long)_ids.Count * Dimension * sizeof(float),
+                Interlocked.Read(ref _hugePageBytes));
         }
         finally
         {
@@ -750,7 +751,7 @@ internal sealed class VectorCollection : IDisposable
         }
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var outcome = _graph.UseHugePages();
-        HugePageBytes += outcome.CollapsedBytes;
+        Interlocked.Add(ref _hugePageBytes, outcome.CollapsedBytes);
         if (outcome.FailedBytes > 0)
         {
             _logger.LogInformation("Collection {Name}: {Failed} MiB of the HNSW graph stay on 4 KiB pages ({Reason}); {Collapsed} MiB moved to huge pages",
@@ -1011,4 +1012,6 @@ internal enum GraphSource
 
 /// <summary>A collection of the embedded index: points, dimension, whether searches go to the HNSW graph, and the
 /// memory held by the graph (with its own vector copy) and by the float32 vectors.</summary>
-public sealed record EmbeddedCollectionInfo(int Points, int Dimension, bool SearchesGraph, long GraphBytes, long VectorBytes);
+/// <summary>A collection's size and memory: <paramref name="HugePageBytes"/> is how much of it was moved onto 2 MiB pages
+/// (<see cref="HnswOptions.HugePages"/>).</summary>
+public sealed record EmbeddedCollectionInfo(int Points, int Dimension, bool SearchesGraph, long GraphBytes, long VectorBytes, long HugePageBytes);

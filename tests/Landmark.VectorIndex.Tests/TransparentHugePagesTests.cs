@@ -1,4 +1,5 @@
 using System.Globalization;
+using Landmark.Testing;
 using System.Runtime.InteropServices;
 using Xunit;
 
@@ -111,6 +112,44 @@ public sealed partial class TransparentHugePagesTests
             Assert.True(outcome.CollapsedBytes >= 32 * MiB, $"collapsed {outcome.CollapsedBytes >> 20} MiB ({outcome.Error})");
         }
         Assert.Equal(found, queries.Select(q => Search(graph, q)).ToList());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_collection_opened_from_disk_moves_its_graph_onto_huge_pages_unless_told_not_to(bool hugePages)
+    {
+        using var root = TestPaths.CreateTempDirectory("landmark-thp");
+        var random = new Random(7);
+        var points = Enumerable.Range(0, 40_000)
+            .Select(i => new VectorPoint($"p{i}", Unit(random, 512), new Dictionary<string, string>())).ToList();
+        EmbeddedVectorIndex Open() => new(new EmbeddedIndexOptions
+        {
+            Path = root.Path,
+            Search = EmbeddedSearchMode.Hnsw,
+            Hnsw = new HnswOptions { Quantization = HnswQuantization.F32, M = 8, EfConstruction = 16, HugePages = hugePages },
+        });
+        using (var index = Open())
+        {
+            await index.EnsureCollectionAsync("gallery", 512);
+            await index.UpsertAsync("gallery", points);
+            await index.CompactAsync("gallery"); // saves the graph beside the snapshot
+        }
+
+        using var reopened = Open();
+        var info = reopened.Describe("gallery");
+
+        Assert.Equal(40_000, info.Points);
+        if (hugePages && TransparentHugePages.Available)
+        {
+            Assert.True(info.HugePageBytes >= 32 * MiB, $"{info.HugePageBytes >> 20} MiB on huge pages");
+        }
+        else
+        {
+            Assert.Equal(0, info.HugePageBytes);
+        }
+        var hit = (await reopened.SearchAsync("gallery", [points[123].Vector], 1))[0][0];
+        Assert.Equal("p123", hit.Id);
     }
 
     private static string Search(HnswGraph graph, float[] query)
