@@ -75,7 +75,7 @@ bench-index: ## Vector index: embedded HNSW vs exact scan vs hnswlib (python3-hn
 	@/usr/bin/python3 -c 'import hnswlib' 2>/dev/null || echo "hnswlib peer missing: apt-get install -y python3-hnswlib"
 	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --compare $(or $(POINTS),100000)
 
-bench-index-sweep: ## Recall@10 and QPS per search ef on the collection and hnswlib index bench-index left (no build), rounds alternating; POINTS=1000000 EF="48 64 80"
+bench-index-sweep: ## Recall@10 and QPS per search ef on the collection (graph on huge pages, and on 4 KiB pages) and hnswlib index bench-index left (no build), rounds alternating; POINTS=1000000 EF="48 64 80"
 	$(DOTNET) run --project benchmarks/Landmark.VectorIndex.Benchmarks -c Release -- --sweep $(or $(POINTS),1000000) $(EF)
 
 bench-index-startup: ## Embedded index start-up: opens the collection bench-index left on disk (builds one if missing) three times; POINTS=1000000
