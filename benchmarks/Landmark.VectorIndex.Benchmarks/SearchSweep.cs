@@ -83,10 +83,7 @@ public static class SearchSweep
             Hnsw = new HnswOptions { EfSearch = ef, HugePages = hugePages },
         };
         using var index = new EmbeddedVectorIndex(options);
-        for (var i = 0; i < 50; i++)
-        {
-            await index.SearchAsync("bench", [queries[i]], IndexComparison.K);
-        }
+        await IndexComparison.WarmUpAsync(index, "bench", queries);
         // The collections opened before left gigabytes of arrays behind: collect them now, not during the timed round.
         GC.Collect();
         GC.WaitForPendingFinalizers();

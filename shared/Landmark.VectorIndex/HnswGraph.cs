@@ -29,10 +29,11 @@ internal sealed unsafe partial class HnswGraph : IDisposable
     private readonly SemaphoreSlim _contexts = new(Contexts, Contexts);
     private IntPtr _index;
 
-    /// <summary>The process's anonymous mappings before the graph last allocated (see <see cref="UseHugePages"/>).</summary>
-    private MappingSnapshot _mappedBefore;
+    /// <summary>The process's mappings before the graph last allocated (see <see cref="UseHugePages"/>); null when
+    /// <see cref="HnswOptions.HugePages"/> is off.</summary>
+    private MappingSnapshot? _mappedBefore;
 
-    private HnswGraph(IntPtr index, int dimension, HnswQuantization quantization, MappingSnapshot mappedBefore)
+    private HnswGraph(IntPtr index, int dimension, HnswQuantization quantization, MappingSnapshot? mappedBefore)
     {
         _index = index;
         _mappedBefore = mappedBefore;
@@ -64,7 +65,7 @@ internal sealed unsafe partial class HnswGraph : IDisposable
     /// <summary>An empty graph for <paramref name="dimension"/>-dimensional vectors.</summary>
     public static HnswGraph Create(int dimension, HnswOptions options)
     {
-        var mapped = TransparentHugePages.Snapshot();
+        var mapped = options.HugePages ? TransparentHugePages.Snapshot() : null;
         var init = new InitOptions
         {
             MetricKind = Metric,
@@ -94,7 +95,7 @@ internal sealed unsafe partial class HnswGraph : IDisposable
             throw new InvalidDataException($"The HNSW graph in '{Path.GetFileName(path)}' holds {saved.Quantization} vectors under the {saved.MetricKind} metric; "
                 + $"this index is configured for {quantization} under {Metric}.");
         }
-        var mapped = TransparentHugePages.Snapshot();
+        var mapped = options.HugePages ? TransparentHugePages.Snapshot() : null;
         var init = default(InitOptions);
         var index = usearch_init(&init, out error);
         Check(error, "create the HNSW graph");
@@ -244,12 +245,16 @@ internal sealed unsafe partial class HnswGraph : IDisposable
     /// Moves the memory the graph allocated since it was created or last called this onto 2 MiB huge pages, where the
     /// kernel allows (<see cref="TransparentHugePages"/>). A 1 M-point graph walk misses the TLB on almost every vector it
     /// reads on 4 KiB pages. Other anonymous memory the process mapped meanwhile is included (it is only re-paged, never
-    /// grown). May run beside searches and inserts.
+    /// grown). Nothing is done when <see cref="HnswOptions.HugePages"/> is off. May run beside searches and inserts.
     /// </summary>
     public HugePageOutcome UseHugePages()
     {
-        var outcome = TransparentHugePages.CollapseMappedSince(_mappedBefore);
-        _mappedBefore = TransparentHugePages.Snapshot();
+        if (_mappedBefore is null)
+        {
+            return default;
+        }
+        var outcome = TransparentHugePages.CollapseMappedSince(_mappedBefore, out var now);
+        _mappedBefore = now;
         return outcome;
     }
 

@@ -27,22 +27,29 @@ internal static partial class TransparentHugePages
     public static bool Available { get; } = OperatingSystem.IsLinux() && ReadAvailable();
 
     /// <summary>The address ranges mapped now, of any kind (empty where huge pages are not available).</summary>
-    public static MappingSnapshot Snapshot() => new(Available ? ReadMappings(anonymousReadWriteOnly: false) : []);
+    public static MappingSnapshot Snapshot() => new(Available ? ParseMappings(File.ReadLines("/proc/self/maps"), anonymousReadWriteOnly: false) : []);
 
     /// <summary>
     /// Collapses the fully resident 2 MiB blocks of the anonymous read-write memory at addresses that were not mapped at
     /// all at <paramref name="before"/> (so a runtime's reserved heap committed meanwhile is not included), in regions of
     /// at least <see cref="MinimumRegion"/>, into huge pages.
     /// </summary>
-    public static HugePageOutcome CollapseMappedSince(MappingSnapshot before)
+    /// <param name="before">The snapshot to compare with.</param>
+    /// <param name="now">The mappings read for this call (one read of <c>/proc/self/maps</c> serves both), to pass as
+    /// <paramref name="before"/> next time so that call looks only at memory mapped after this one.</param>
+    public static HugePageOutcome CollapseMappedSince(MappingSnapshot before, out MappingSnapshot now)
     {
         if (!Available)
         {
+            now = before;
             return new HugePageOutcome(0, 0, "transparent huge pages are not available on this host");
         }
+        var lines = File.ReadAllLines("/proc/self/maps");
+        var fresh = Subtract(ParseMappings(lines, anonymousReadWriteOnly: true), before.Ranges);
+        now = new MappingSnapshot(ParseMappings(lines, anonymousReadWriteOnly: false));
         long collapsed = 0, failed = 0;
         string? error = null;
-        foreach (var (start, end) in Subtract(ReadMappings(anonymousReadWriteOnly: true), before.Ranges))
+        foreach (var (start, end) in fresh)
         {
             var first = (start + Block - 1) / Block * Block;
             var last = end / Block * Block;
@@ -131,9 +138,6 @@ internal static partial class TransparentHugePages
         ranges.Sort();
         return ranges;
     }
-
-    private static List<(long Start, long End)> ReadMappings(bool anonymousReadWriteOnly) =>
-        ParseMappings(File.ReadLines("/proc/self/maps"), anonymousReadWriteOnly);
 
     private static bool ReadAvailable()
     {

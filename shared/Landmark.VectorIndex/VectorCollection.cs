@@ -745,7 +745,7 @@ internal sealed class VectorCollection : IDisposable
     /// <summary>Moves the graph's new memory onto huge pages (<see cref="HnswOptions.HugePages"/>) and logs the outcome.</summary>
     private void UseHugePages()
     {
-        if (_graph is null || !_options.Hnsw.HugePages)
+        if (_graph is null)
         {
             return;
         }

@@ -71,7 +71,7 @@ public sealed partial class TransparentHugePagesTests
             }
             var sparseResident = Smaps((long)sparse).Rss;
 
-            var outcome = TransparentHugePages.CollapseMappedSince(before);
+            var outcome = TransparentHugePages.CollapseMappedSince(before, out _);
 
             if (!TransparentHugePages.Available)
             {
