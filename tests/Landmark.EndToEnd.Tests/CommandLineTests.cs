@@ -16,7 +16,11 @@ public sealed class CommandLineTests
 
     private static string Cli(string project) => Path.Combine(TestPaths.RepoRoot, "services", project, "bin", Configuration, "net10.0", "landmark.dll");
 
-    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string project, params string[] args)
+    private static Task<(int Exit, string Stdout, string Stderr)> RunAsync(string project, params string[] args) =>
+        RunAsync(project, new Dictionary<string, string>(), args);
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string project, IReadOnlyDictionary<string, string> environment,
+        params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(Cli(project));
@@ -27,6 +31,10 @@ public sealed class CommandLineTests
         foreach (var variable in new[] { "LANDMARK_SERVER", "LANDMARK_INGEST_SERVER", "LANDMARK_SCORER_SERVER", "LANDMARK_TRAINER_SERVER", "LANDMARK_API_KEY" })
         {
             start.Environment.Remove(variable);
+        }
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
         }
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -105,5 +113,58 @@ public sealed class CommandLineTests
         var stats = Document(await RunAsync("cli", "--data", data.Path, "--json", "stats"));
         Assert.Equal(0, stats["total"]!.GetValue<int>());
         Assert.Equal(0, stats["landmarks"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task The_full_cli_imports_a_dataset_chunk_by_chunk_waits_for_every_image_and_a_second_run_uploads_nothing()
+    {
+        using var data = TestPaths.CreateTempDirectory("landmark-cli-import");
+        using var dataset = TestPaths.CreateTempDirectory("landmark-cli-dataset");
+        // 70 landmark photos (more than one chunk of hashes), 3 non-landmark photos, and one truncated JPEG that the
+        // pipeline rejects after the upload.
+        var train = new List<string> { "id,landmark_id" };
+        for (var i = 0; i < 71; i++)
+        {
+            var id = $"{i:x2}a0f{i:x4}";
+            var bytes = TestImages.Jpeg(96, 64, i % 2 == 0 ? SkiaSharp.SKColors.Beige : SkiaSharp.SKColors.SteelBlue, seed: i);
+            WriteImage(dataset.Path, "train", id, i == 70 ? bytes[..(bytes.Length / 2)] : bytes);
+            train.Add($"{id},{1 + (i % 2)}");
+        }
+        var nonLandmarks = new List<string> { "id" };
+        for (var i = 0; i < 3; i++)
+        {
+            var id = $"{i:x2}b1e{i:x4}";
+            WriteImage(dataset.Path, "nonlandmark", id, TestImages.Jpeg(64, 96, SkiaSharp.SKColors.OliveDrab, seed: 1000 + i));
+            nonLandmarks.Add(id);
+        }
+        File.WriteAllLines(Path.Combine(dataset.Path, "train.csv"), train);
+        File.WriteAllLines(Path.Combine(dataset.Path, "nonlandmark.csv"), nonLandmarks);
+        File.WriteAllLines(Path.Combine(dataset.Path, "landmarks.csv"), ["landmark_id,name", "1,Tower", "2,Bridge"]);
+        var baseline = new Dictionary<string, string> { ["Landmark__Embedder__DefaultModel"] = "baseline" };
+
+        var first = Document(await RunAsync("cli", baseline, "--data", data.Path, "--json", "import", "--dataset", dataset.Path));
+        Assert.Equal(74, first["images"]!.GetValue<int>());
+        Assert.Equal(74, first["uploaded"]!.GetValue<int>());
+        Assert.Equal(0, first["alreadyKnown"]!.GetValue<int>());
+        Assert.Equal(73, first["indexed"]!.GetValue<int>());
+        Assert.Equal(1, first["rejected"]!.GetValue<int>());
+        Assert.Equal(0, first["failed"]!.GetValue<int>());
+
+        var second = Document(await RunAsync("cli", baseline, "--data", data.Path, "--json", "import", "--dataset", dataset.Path));
+        Assert.Equal(0, second["uploaded"]!.GetValue<int>());
+        Assert.Equal(74, second["alreadyKnown"]!.GetValue<int>());
+        Assert.Equal(73, second["indexed"]!.GetValue<int>());
+        Assert.Equal(1, second["rejected"]!.GetValue<int>());
+
+        var stats = Document(await RunAsync("cli", baseline, "--data", data.Path, "--json", "stats"));
+        Assert.Equal(74, stats["total"]!.GetValue<int>());
+        Assert.Equal(2, stats["landmarks"]!.GetValue<int>());
+    }
+
+    private static void WriteImage(string root, string split, string id, byte[] bytes)
+    {
+        var path = Path.Combine(root, "images", split, id[..1], id[1..2], id[2..3], id + ".jpg");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, bytes);
     }
 }
