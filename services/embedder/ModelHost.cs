@@ -109,7 +109,9 @@ public sealed class ModelHost(ModelRegistry registry, BatchingEmbedder embedder,
         {
             return embedder;
         }
-        var other = _others.GetOrAdd(version, v => new OtherModel(v, LoadOtherAsync(v)));
+        // GetOrAdd may run the factory on several threads at once and keep one result: the factory only makes the
+        // holder, and the load starts when the kept holder is first read, so a burst of messages loads the model once.
+        var other = _others.GetOrAdd(version, v => new OtherModel(v, () => LoadOtherAsync(v)));
         other.Touch();
         try
         {
@@ -164,13 +166,15 @@ public sealed class ModelHost(ModelRegistry registry, BatchingEmbedder embedder,
             ? HealthCheckResult.Healthy($"model {LiveVersion}")
             : Ready.IsFaulted ? HealthCheckResult.Unhealthy("the live model could not be loaded", Ready.Exception) : HealthCheckResult.Unhealthy("loading the model"));
 
-    private sealed class OtherModel(string version, Task<BatchingEmbedder> embedder) : IAsyncDisposable
+    private sealed class OtherModel(string version, Func<Task<BatchingEmbedder>> load) : IAsyncDisposable
     {
+        private readonly Lazy<Task<BatchingEmbedder>> _embedder = new(load, LazyThreadSafetyMode.ExecutionAndPublication);
         private long _lastUsed = Stopwatch.GetTimestamp();
 
         public string Version { get; } = version;
 
-        public Task<BatchingEmbedder> Embedder { get; } = embedder;
+        /// <summary>The loaded embedder; the first read starts the load.</summary>
+        public Task<BatchingEmbedder> Embedder => _embedder.Value;
 
         public TimeSpan IdleFor => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastUsed));
 
@@ -178,7 +182,7 @@ public sealed class ModelHost(ModelRegistry registry, BatchingEmbedder embedder,
 
         public async ValueTask DisposeAsync()
         {
-            if (Embedder.IsFaulted || Embedder.IsCanceled)
+            if (!_embedder.IsValueCreated || Embedder.IsFaulted || Embedder.IsCanceled)
             {
                 return;
             }
