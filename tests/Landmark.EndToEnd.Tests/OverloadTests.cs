@@ -159,14 +159,30 @@ public sealed class ConcurrencyLimitTests
             $"--Landmark:Auth:InternalKeys:0={InternalKey}");
         Assert.NotNull(await platform.Ingest.GetStatsAsync(new GetStatsRequest()));
 
-        // An upload stream left open holds the only public permit.
-        using var holder = platform.Ingest.UploadImageStream();
-        await holder.RequestStream.WriteAsync(new UploadImageChunk
+        // An upload stream left open holds the only public permit. The server releases the permit of the call before
+        // only after its answer has left, so the holder itself can arrive too early and be refused: then it is opened again.
+        AsyncClientStreamingCall<UploadImageChunk, UploadImageResponse>? holder = null;
+        RpcException? refused = null;
+        for (var attempt = 0; attempt < 5 && refused is null; attempt++)
         {
-            Metadata = new ImageMetadata { FileName = "held.jpg", Role = ImageRole.Landmark, LandmarkId = "held" },
-            Data = ByteString.CopyFrom(TestImages.Jpeg(64, 48, SkiaSharp.SKColors.Navy, 3)),
-        });
-        var refused = await RefusedWithinAsync(() => platform.Ingest.GetStatsAsync(new GetStatsRequest()).ResponseAsync, TimeSpan.FromSeconds(20));
+            holder?.Dispose();
+            holder = platform.Ingest.UploadImageStream();
+            try
+            {
+                await holder.RequestStream.WriteAsync(new UploadImageChunk
+                {
+                    Metadata = new ImageMetadata { FileName = "held.jpg", Role = ImageRole.Landmark, LandmarkId = "held" },
+                    Data = ByteString.CopyFrom(TestImages.Jpeg(64, 48, SkiaSharp.SKColors.Navy, 3)),
+                });
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+                continue;
+            }
+            refused = await RefusedWithinAsync(() => platform.Ingest.GetStatsAsync(new GetStatsRequest()).ResponseAsync, holder.ResponseAsync,
+                TimeSpan.FromSeconds(20));
+        }
+        Assert.NotNull(refused);
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.Contains("concurrency limit", refused.Status.Detail, StringComparison.Ordinal);
 
@@ -177,16 +193,23 @@ public sealed class ConcurrencyLimitTests
             .GetIndexStatsAsync(new GetIndexStatsRequest(), new Metadata { { "x-api-key", InternalKey } });
         Assert.NotNull(stats);
 
-        await holder.RequestStream.CompleteAsync();
+        await holder!.RequestStream.CompleteAsync();
         Assert.False(string.IsNullOrEmpty((await holder.ResponseAsync).ImageId));
+        holder.Dispose();
         Assert.NotNull(await platform.Ingest.GetStatsAsync(new GetStatsRequest()));
     }
 
-    private static async Task<RpcException> RefusedWithinAsync(Func<Task> call, TimeSpan timeout)
+    /// <summary>The first refusal of <paramref name="call"/>, tried every 50 ms; null when <paramref name="holder"/> ended
+    /// first (it was refused itself and holds nothing).</summary>
+    private static async Task<RpcException?> RefusedWithinAsync(Func<Task> call, Task holder, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
+            if (holder.IsCompleted)
+            {
+                return null;
+            }
             try
             {
                 await call();
