@@ -373,7 +373,7 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
             var batchPerSecond = BestRate(model, batchSize, rounds: 3, batchesPerRound: 3, tensors);
 
             // Preprocessing alone (validate, decode, orient, resize into the stored variants) with the cores it gets in the
-            // platform, on the images the import took (sizes differ widely: 96 large landmark photos ran at 115-185 images/s,
+            // platform, on the images the import took (sizes differ widely: 96 large landmark photos ran at 113-185 images/s,
             // the whole mix at about 160), at most 1,000 of them evenly spread. Best of two passes, as the forward's rates.
             var imported = dataset.Train.Concat(dataset.NonLandmarks).ToList();
             var step = Math.Max(1, (imported.Count + 999) / 1000);

@@ -69,7 +69,7 @@ public sealed class ModelHostTests
 
     /// <summary>A store whose reads of one model's files block their caller for 100 ms (as a slow disk or network would
     /// before the first await), counting reads of its graph.</summary>
-    private sealed class SlowModelReads(IObjectStore inner) : IObjectStore
+    private sealed class SlowModelReads(IObjectStore inner) : DelegatingObjectStore(inner)
     {
         private string? _slowPrefix;
         private int _graphReads;
@@ -77,6 +77,24 @@ public sealed class ModelHostTests
         public int GraphReads => Volatile.Read(ref _graphReads);
 
         public void SlowDown(string version) => _slowPrefix = version + "/";
+
+        public override Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default)
+        {
+            OnRead(bucket, key);
+            return base.GetVersionedAsync(bucket, key, cancellationToken);
+        }
+
+        public override Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
+        {
+            OnRead(bucket, key);
+            return base.OpenReadAsync(bucket, key, cancellationToken);
+        }
+
+        public override Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
+        {
+            OnRead(bucket, key);
+            return base.StatAsync(bucket, key, cancellationToken);
+        }
 
         private void OnRead(string bucket, string key)
         {
@@ -89,38 +107,5 @@ public sealed class ModelHostTests
                 Thread.Sleep(100);
             }
         }
-
-        public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default) => inner.EnsureBucketAsync(bucket, cancellationToken);
-
-        public Task PutAsync(string bucket, string key, Stream content, long length, string contentType,
-            IReadOnlyDictionary<string, string>? metadata = null, CancellationToken cancellationToken = default) =>
-            inner.PutAsync(bucket, key, content, length, contentType, metadata, cancellationToken);
-
-        public Task<ConditionalPutResult> PutIfAsync(string bucket, string key, ReadOnlyMemory<byte> content, string contentType,
-            WriteCondition condition, CancellationToken cancellationToken = default) =>
-            inner.PutIfAsync(bucket, key, content, contentType, condition, cancellationToken);
-
-        public Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default)
-        {
-            OnRead(bucket, key);
-            return inner.GetVersionedAsync(bucket, key, cancellationToken);
-        }
-
-        public Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
-        {
-            OnRead(bucket, key);
-            return inner.OpenReadAsync(bucket, key, cancellationToken);
-        }
-
-        public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
-        {
-            OnRead(bucket, key);
-            return inner.StatAsync(bucket, key, cancellationToken);
-        }
-
-        public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(bucket, key, cancellationToken);
-
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix = "", CancellationToken cancellationToken = default) =>
-            inner.ListAsync(bucket, prefix, cancellationToken);
     }
 }

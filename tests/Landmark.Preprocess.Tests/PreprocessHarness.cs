@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Landmark.Contracts.Messages;
 using Landmark.Imaging;
 using Landmark.Storage;
@@ -98,7 +97,7 @@ internal sealed class PreprocessHarness : IAsyncDisposable
     }
 
     /// <summary>Counts raw reads, the most at once, and optionally holds each read (so consumers overlap).</summary>
-    public sealed class CountingStore(IObjectStore inner, TimeSpan rawReadDelay) : IObjectStore
+    public sealed class CountingStore(IObjectStore inner, TimeSpan rawReadDelay) : DelegatingObjectStore(inner)
     {
         private int _inFlight;
         private int _maxInFlight;
@@ -108,26 +107,11 @@ internal sealed class PreprocessHarness : IAsyncDisposable
 
         public int MaxConcurrentRawReads => Volatile.Read(ref _maxInFlight);
 
-        public ConcurrentBag<string> Keys { get; } = [];
-
-        public Task EnsureBucketAsync(string bucket, CancellationToken cancellationToken = default) => inner.EnsureBucketAsync(bucket, cancellationToken);
-
-        public Task PutAsync(string bucket, string key, Stream content, long length, string contentType,
-            IReadOnlyDictionary<string, string>? metadata = null, CancellationToken cancellationToken = default) =>
-            inner.PutAsync(bucket, key, content, length, contentType, metadata, cancellationToken);
-
-        public Task<ConditionalPutResult> PutIfAsync(string bucket, string key, ReadOnlyMemory<byte> content, string contentType,
-            WriteCondition condition, CancellationToken cancellationToken = default) =>
-            inner.PutIfAsync(bucket, key, content, contentType, condition, cancellationToken);
-
-        public Task<VersionedObject?> GetVersionedAsync(string bucket, string key, CancellationToken cancellationToken = default) =>
-            inner.GetVersionedAsync(bucket, key, cancellationToken);
-
-        public async Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
+        public override async Task<Stream> OpenReadAsync(string bucket, string key, CancellationToken cancellationToken = default)
         {
             if (bucket != Buckets.Raw)
             {
-                return await inner.OpenReadAsync(bucket, key, cancellationToken);
+                return await base.OpenReadAsync(bucket, key, cancellationToken);
             }
             Interlocked.Increment(ref _rawReads);
             var now = Interlocked.Increment(ref _inFlight);
@@ -141,19 +125,12 @@ internal sealed class PreprocessHarness : IAsyncDisposable
                 {
                     await Task.Delay(rawReadDelay, cancellationToken);
                 }
-                return await inner.OpenReadAsync(bucket, key, cancellationToken);
+                return await base.OpenReadAsync(bucket, key, cancellationToken);
             }
             finally
             {
                 Interlocked.Decrement(ref _inFlight);
             }
         }
-
-        public Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default) => inner.StatAsync(bucket, key, cancellationToken);
-
-        public Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(bucket, key, cancellationToken);
-
-        public IAsyncEnumerable<ObjectInfo> ListAsync(string bucket, string prefix = "", CancellationToken cancellationToken = default) =>
-            inner.ListAsync(bucket, prefix, cancellationToken);
     }
 }
