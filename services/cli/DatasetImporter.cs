@@ -26,8 +26,12 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
     public const int ChunkBytes = 1024 * 1024;
     private const int StatusBatch = 500;
 
-    /// <summary>Files hashed (and then uploaded) together.</summary>
+    /// <summary>Files hashed (and then uploaded) together, once the platform has work (<see cref="FirstChunk"/>).</summary>
     private const int HashChunk = 64;
+
+    /// <summary>The first chunk, doubled chunk by chunk up to <see cref="HashChunk"/>: the platform starts on the first
+    /// images after 8 files are read rather than 64 (from a cold disk, 0.1 s instead of 0.8 s with its cores idle).</summary>
+    private const int FirstChunk = 8;
 
     /// <summary>Unsettled images below which the wait asks four times a second instead of once.</summary>
     private const int FinalStretch = 32;
@@ -65,7 +69,7 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
         var failed = 0;
         var alreadyKnown = 0;
         var ids = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
-        var chunks = Enumerable.Range(0, items.Count).Chunk(HashChunk).ToList();
+        var chunks = Chunks(items.Count);
         var hashing = chunks.Count > 0 ? HashAsync(items, chunks[0], ct) : null;
         for (var c = 0; c < chunks.Count; c++)
         {
@@ -155,6 +159,17 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
             }
             await Task.Delay(pending.Count > FinalStretch ? 1000 : 250, ct);
         }
+    }
+
+    /// <summary>Indices 0..count-1 in chunks of <see cref="FirstChunk"/>, twice that, ... up to <see cref="HashChunk"/>.</summary>
+    public static List<int[]> Chunks(int count)
+    {
+        var chunks = new List<int[]>();
+        for (int start = 0, size = FirstChunk; start < count; start += size, size = Math.Min(HashChunk, 2 * size))
+        {
+            chunks.Add(Enumerable.Range(start, Math.Min(size, count - start)).ToArray());
+        }
+        return chunks;
     }
 
     /// <summary>SHA-256 (the platform's image id) of each file of <paramref name="chunk"/>, read <c>parallelism</c> at a time.</summary>

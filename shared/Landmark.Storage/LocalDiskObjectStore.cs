@@ -113,15 +113,13 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         var path = ObjectPath(bucket, key);
         var metaPath = MetaPath(bucket, key);
         var userMetadata = ObjectMetadata.Normalize(metadata);
-        var directory = Path.GetDirectoryName(path)!;
-        CreateDirectory(directory, key);
-        var temp = TempPathFor(path);
+        string? temp = TempPathFor(path);
         try
         {
             string etag;
             byte[] sidecar;
             bool inAttribute;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
+            await using (var file = CreateTemp(temp, key, BufferSize))
             {
                 using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
                 var buffer = new byte[BufferSize];
@@ -150,6 +148,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                     await WriteAtomicallyAsync(metaPath, sidecar, key, cancellationToken);
                 }
                 Replace(temp, path, key);
+                temp = null;
                 if (inAttribute)
                 {
                     DeleteFile(metaPath); // a sidecar an earlier write left (reads prefer the attribute anyway)
@@ -167,7 +166,6 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     {
         var path = ObjectPath(bucket, key);
         var metaPath = MetaPath(bucket, key);
-        CreateDirectory(Path.GetDirectoryName(path)!, key);
         var etag = Convert.ToHexStringLower(MD5.HashData(content.Span));
         var sidecar = JsonSerializer.SerializeToUtf8Bytes(
             new Sidecar(string.IsNullOrEmpty(contentType) ? null : contentType, etag, new Dictionary<string, string>()), Json);
@@ -345,16 +343,22 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         {
             var stripe = (uint)StringComparer.Ordinal.GetHashCode(path) % LockFiles;
             var directory = Path.Combine(Root, LockDirectory, bucket);
-            Directory.CreateDirectory(directory);
             var lockPath = Path.Combine(directory, stripe.ToString("D2", System.Globalization.CultureInfo.InvariantCulture) + ".lock");
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var delay = 1;
+            var created = false;
             while (true)
             {
                 try
                 {
                     var file = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
                     return new HeldLock(file, gate);
+                }
+                catch (DirectoryNotFoundException) when (!created)
+                {
+                    // The bucket's first lock: its directory is made once, not tried before every lock.
+                    Directory.CreateDirectory(directory);
+                    created = true;
                 }
                 catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException)
                 {
@@ -389,11 +393,10 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     private static async Task<bool> WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> bytes, string key, CancellationToken cancellationToken,
         byte[]? metadata = null)
     {
-        CreateDirectory(Path.GetDirectoryName(path)!, key);
-        var temp = TempPathFor(path);
+        string? temp = TempPathFor(path);
         try
         {
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            await using (var file = CreateTemp(temp, key, 4096))
             {
                 if (metadata is not null && !ExtendedAttributes.TrySet(file.SafeFileHandle, ExtendedAttributes.MetadataName, metadata))
                 {
@@ -404,11 +407,27 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                 file.Flush(flushToDisk: true);
             }
             Replace(temp, path, key);
+            temp = null;
             return true;
         }
         finally
         {
             TryDelete(temp);
+        }
+    }
+
+    /// <summary>Creates the temporary file <paramref name="temp"/>, and its directory only when that is missing (most
+    /// writes go to a directory that exists: no <c>mkdir</c> is tried for them).</summary>
+    private static FileStream CreateTemp(string temp, string key, int bufferSize)
+    {
+        try
+        {
+            return new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            CreateDirectory(Path.GetDirectoryName(temp)!, key);
+            return new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
         }
     }
 
@@ -426,11 +445,14 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
 
     private static void Replace(string temp, string path, string key)
     {
-        if (Directory.Exists(path))
+        try
         {
-            throw new IOException($"Key '{key}' is a directory of other keys (a local-disk store cannot hold both 'a' and 'a/b').");
+            File.Move(temp, path, overwrite: true);
         }
-        File.Move(temp, path, overwrite: true);
+        catch (IOException ex) when (Directory.Exists(path))
+        {
+            throw new IOException($"Key '{key}' is a directory of other keys (a local-disk store cannot hold both 'a' and 'a/b').", ex);
+        }
     }
 
     private void DeleteFile(string path)
@@ -453,8 +475,12 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
     }
 
-    private static void TryDelete(string path)
+    private static void TryDelete(string? path)
     {
+        if (path is null)
+        {
+            return;
+        }
         try
         {
             File.Delete(path);
