@@ -422,13 +422,15 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     {
         try
         {
-            return new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
+            return Create();
         }
         catch (DirectoryNotFoundException)
         {
             CreateDirectory(Path.GetDirectoryName(temp)!, key);
-            return new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
+            return Create();
         }
+
+        FileStream Create() => new(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
     }
 
     private static void CreateDirectory(string directory, string key)
