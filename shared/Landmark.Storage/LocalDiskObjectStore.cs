@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Win32.SafeHandles;
 
 namespace Landmark.Storage;
 
@@ -210,6 +211,48 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
     }
 
+    /// <summary>One open and one read of the file's length into an array of exactly that size, on the calling thread (a
+    /// file from the page cache reads faster than a hand-off to the thread pool). A missing object is found by a stat,
+    /// not an exception. Objects are replaced by rename, never rewritten in place, so the open file keeps its length.</summary>
+    public Task<byte[]?> TryReadAllBytesAsync(string bucket, string key, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var path = ObjectPath(bucket, key);
+        if (!File.Exists(path))
+        {
+            return Task.FromResult<byte[]?>(null); // also a directory: keys "a" and "a/b" may both exist
+        }
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Task.FromResult<byte[]?>(null); // deleted since the stat
+        }
+        using (handle)
+        {
+            var length = RandomAccess.GetLength(handle);
+            if (length > Array.MaxLength)
+            {
+                throw new IOException($"Object '{bucket}/{key}' has {length} bytes, more than one array holds; read it with {nameof(OpenReadAsync)}.");
+            }
+            var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+            var offset = 0;
+            while (offset < bytes.Length)
+            {
+                var read = RandomAccess.Read(handle, bytes.AsSpan(offset), offset);
+                if (read == 0)
+                {
+                    throw new IOException($"Object '{bucket}/{key}' ended after {offset} of its {length} bytes.");
+                }
+                offset += read;
+            }
+            return Task.FromResult<byte[]?>(bytes);
+        }
+    }
+
     public async Task<ObjectInfo?> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         var path = ObjectPath(bucket, key);
@@ -354,9 +397,10 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                     var file = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
                     return new HeldLock(file, gate);
                 }
-                catch (DirectoryNotFoundException) when (!created)
+                catch (IOException ex) when (!created && ex is DirectoryNotFoundException or FileNotFoundException)
                 {
-                    // The bucket's first lock: its directory is made once, not tried before every lock.
+                    // The bucket's first lock: its directory is made once, not tried before every lock. (A lock file is
+                    // opened or created, so "not found" means its directory, whichever of the two .NET reports.)
                     Directory.CreateDirectory(directory);
                     created = true;
                 }
@@ -424,8 +468,10 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         {
             return Create();
         }
-        catch (DirectoryNotFoundException)
+        catch (IOException ex) when (ex is DirectoryNotFoundException or FileNotFoundException)
         {
+            // A new file cannot be missing: either means its directory is. (.NET tells the two apart by looking at the
+            // directory after the failed open, so a concurrent writer that made it meanwhile turns this into "file".)
             CreateDirectory(Path.GetDirectoryName(temp)!, key);
             return Create();
         }

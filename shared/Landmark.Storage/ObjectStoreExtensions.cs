@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Landmark.Storage;
 
 public static class ObjectStoreExtensions
@@ -6,30 +8,50 @@ public static class ObjectStoreExtensions
         string contentType = "application/octet-stream", IReadOnlyDictionary<string, string>? metadata = null,
         CancellationToken cancellationToken = default)
     {
-        using var stream = new MemoryStream(bytes.ToArray(), writable: false);
+        // A read-only view of the caller's bytes, not a copy (an image's raw bytes are often above the large-object size).
+        using var stream = MemoryMarshal.TryGetArray(bytes, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(bytes.ToArray(), writable: false);
         await store.PutAsync(bucket, key, stream, bytes.Length, contentType, metadata, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The object's bytes. Throws <see cref="ObjectNotFoundException"/> when it does not exist.</summary>
     public static async Task<byte[]> GetBytesAsync(this IObjectStore store, string bucket, string key,
-        CancellationToken cancellationToken = default)
-    {
-        await using var stream = await store.OpenReadAsync(bucket, key, cancellationToken).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return buffer.ToArray();
-    }
+        CancellationToken cancellationToken = default) =>
+        await store.TryReadAllBytesAsync(bucket, key, cancellationToken).ConfigureAwait(false)
+            ?? throw new ObjectNotFoundException(bucket, key);
 
     /// <summary>The object's bytes, or null when it does not exist.</summary>
-    public static async Task<byte[]?> TryGetBytesAsync(this IObjectStore store, string bucket, string key,
-        CancellationToken cancellationToken = default)
+    public static Task<byte[]?> TryGetBytesAsync(this IObjectStore store, string bucket, string key,
+        CancellationToken cancellationToken = default) =>
+        store.TryReadAllBytesAsync(bucket, key, cancellationToken);
+
+    /// <summary><see cref="IObjectStore.TryReadAllBytesAsync"/> on top of <see cref="IObjectStore.OpenReadAsync"/>: a
+    /// stream that knows its length (the S3 store's downloads do) is read into an array of that length at once, any
+    /// other one through a growing buffer.</summary>
+    internal static async Task<byte[]?> TryReadAllBytesViaStreamAsync(IObjectStore store, string bucket, string key,
+        CancellationToken cancellationToken)
     {
+        Stream stream;
         try
         {
-            return await store.GetBytesAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+            stream = await store.OpenReadAsync(bucket, key, cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectNotFoundException)
         {
             return null;
+        }
+        await using (stream.ConfigureAwait(false))
+        {
+            if (stream.CanSeek && stream.Length - stream.Position is var length && length <= Array.MaxLength)
+            {
+                var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+                await stream.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
+                return bytes;
+            }
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return buffer.ToArray();
         }
     }
 

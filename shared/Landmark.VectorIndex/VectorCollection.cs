@@ -38,6 +38,10 @@ internal sealed class VectorCollection : IDisposable
     private readonly long _compactionThreshold;
     private readonly EmbeddedIndexOptions _options;
     private readonly object _writeGate = new();
+
+    /// <summary>Writes waiting for the log (group commit, see <see cref="Commit"/>); locked on itself.</summary>
+    private readonly Queue<PendingWrite> _pending = new();
+    private long _logFlushes;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
 
     // In-memory state: mutated only under the write lock of _lock while holding _writeGate.
@@ -71,6 +75,24 @@ internal sealed class VectorCollection : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>Appends flushed to disk so far (one per group of concurrent writes).</summary>
+    internal long LogFlushes => Interlocked.Read(ref _logFlushes);
+
+    /// <summary>Writes queued for the next group commit.</summary>
+    internal int PendingWrites
+    {
+        get
+        {
+            lock (_pending)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>The lock that serialises writers (held by whoever commits a group): tests hold it to gather a group.</summary>
+    internal object WriterGate => _writeGate;
 
     public int Dimension { get; }
 
@@ -239,15 +261,13 @@ internal sealed class VectorCollection : IDisposable
             vectors[i] = Normalized(p.Vector, $"Point '{p.Id}'");
             payloads[i] = new Dictionary<string, string>(p.Payload ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         }
-        using var records = new MemoryStream();
+        var records = new MemoryStream();
         for (var i = 0; i < points.Count; i++)
         {
             RecordFile.WriteUpsert(records, points[i].Id, vectors[i], payloads[i]);
         }
-        lock (_writeGate)
+        Commit(records, () =>
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Append(records);
             // Into the graph first (concurrently with searches), then into the maps: a search never misses a point
             // that was findable before this upsert, and ignores graph keys it cannot map yet.
             var keys = InsertIntoGraph(points.Select(p => p.Id).ToList(), vectors);
@@ -268,21 +288,18 @@ internal sealed class VectorCollection : IDisposable
                     _lock.ExitWriteLock();
                 }
             }
-            CompactIfDue();
-        }
+        });
     }
 
     public void Delete(IReadOnlyList<string> ids)
     {
-        using var records = new MemoryStream();
+        var records = new MemoryStream();
         foreach (var id in ids)
         {
             RecordFile.WriteDelete(records, id);
         }
-        lock (_writeGate)
+        Commit(records, () =>
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            Append(records);
             for (var start = 0; start < ids.Count; start += ApplyChunk)
             {
                 var end = Math.Min(ids.Count, start + ApplyChunk);
@@ -300,8 +317,127 @@ internal sealed class VectorCollection : IDisposable
                     _lock.ExitWriteLock();
                 }
             }
+        });
+    }
+
+    /// <summary>
+    /// Makes one write durable, then applies it in memory. Group commit: the write joins <see cref="_pending"/>, and
+    /// whichever writer holds the writer gate next appends every pending write's records to the log with one fsync and
+    /// applies them in log order; a writer that finds its write done returns. Concurrent writers (the indexing consumer
+    /// runs several) thus share a flush instead of queueing one flush each. If the append fails, the log is cut back to
+    /// where the group began and every write of the group fails; nothing of it is applied.
+    /// </summary>
+    private void Commit(MemoryStream records, Action apply)
+    {
+        var write = new PendingWrite(records, apply);
+        lock (_pending)
+        {
+            _pending.Enqueue(write);
+        }
+        lock (_writeGate)
+        {
+            if (!write.Done)
+            {
+                PendingWrite[] group;
+                lock (_pending)
+                {
+                    group = [.. _pending];
+                    _pending.Clear();
+                }
+                CommitGroup(group);
+            }
+        }
+        if (write.Failure is { } failure)
+        {
+            failure.Throw();
+        }
+    }
+
+    /// <summary>Appends, flushes and applies <paramref name="group"/> (caller holds the writer gate).</summary>
+    private void CommitGroup(PendingWrite[] group)
+    {
+        try
+        {
+            if (_disposed)
+            {
+                foreach (var write in group)
+                {
+                    write.Fail(new ObjectDisposedException(nameof(VectorCollection), $"Collection '{Name}' is closed."));
+                }
+                return;
+            }
+            var start = _log!.Length;
+            try
+            {
+                foreach (var write in group)
+                {
+                    write.Records.Position = 0;
+                    write.Records.CopyTo(_log);
+                }
+                _log.Flush(flushToDisk: true);
+                Interlocked.Increment(ref _logFlushes);
+            }
+            catch (Exception ex)
+            {
+                TruncateLog(start);
+                foreach (var write in group)
+                {
+                    write.Fail(write == group[0] ? ex : new IOException($"Collection '{Name}': the write-ahead log could not be written: {ex.Message}", ex));
+                }
+                return;
+            }
+            foreach (var write in group)
+            {
+                try
+                {
+                    write.Apply();
+                }
+                catch (Exception ex)
+                {
+                    // In the log already: replayed on the next open.
+                    write.Fail(ex);
+                }
+            }
             CompactIfDue();
         }
+        finally
+        {
+            foreach (var write in group)
+            {
+                write.Done = true;
+                write.Records.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Cuts a failed append off the log, so the next append does not follow a torn record (best effort: if even
+    /// that fails, the torn tail is cut when the collection is next opened, with what follows it).</summary>
+    private void TruncateLog(long length)
+    {
+        try
+        {
+            _log!.SetLength(length);
+            _log.Seek(0, SeekOrigin.End);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError(ex, "Collection {Name}: could not cut a failed append off the write-ahead log", Name);
+        }
+    }
+
+    /// <summary>One writer's log records and the in-memory change that follows them.</summary>
+    private sealed class PendingWrite(MemoryStream records, Action apply)
+    {
+        public MemoryStream Records { get; } = records;
+
+        public Action Apply { get; } = apply;
+
+        /// <summary>Set by the committing writer under the writer gate; read by the owner after taking the gate.</summary>
+        public bool Done { get; set; }
+
+        public System.Runtime.ExceptionServices.ExceptionDispatchInfo? Failure { get; private set; }
+
+        public void Fail(Exception error) => Failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error);
     }
 
     public VectorPoint? Get(string id)
@@ -836,13 +972,6 @@ internal sealed class VectorCollection : IDisposable
         var result = new float[vector.Length];
         TensorPrimitives.Divide(vector, norm, result);
         return result;
-    }
-
-    private void Append(MemoryStream records)
-    {
-        records.Position = 0;
-        records.CopyTo(_log!);
-        _log!.Flush(flushToDisk: true);
     }
 
     private void CompactIfDue()

@@ -53,6 +53,44 @@ public class LocalDiskObjectStoreTests : ObjectStoreContract, IDisposable
     private LocalDiskObjectStore? _other;
 
     [Fact]
+    public async Task Writers_racing_into_a_new_directory_all_succeed()
+    {
+        // The first writes into a directory create it; .NET reports the missing directory of a failed create as "file
+        // not found" when a concurrent writer made the directory in between. Several rounds of eight writers released
+        // together into a fresh directory each, conditional and plain writes, and the first lock files of a new bucket.
+        const int writers = 8;
+        for (var round = 0; round < 200; round++)
+        {
+            var bucket = round % 20 == 0 ? $"race{round}" : Bucket;
+            if (bucket != Bucket)
+            {
+                await _store.EnsureBucketAsync(bucket);
+            }
+            using var start = new Barrier(writers);
+            var prefix = $"round{round}/sub";
+            var writes = Enumerable.Range(0, writers).Select(w => Task.Factory.StartNew(() =>
+            {
+                start.SignalAndWait();
+                var key = $"{prefix}/k{w}";
+                if (w % 2 == 0)
+                {
+                    var result = _store.PutIfAsync(bucket, key, new[] { (byte)w }, "application/octet-stream", WriteCondition.IfAbsent).GetAwaiter().GetResult();
+                    Assert.True(result.Written);
+                }
+                else
+                {
+                    _store.PutBytesAsync(bucket, key, new[] { (byte)w }).GetAwaiter().GetResult();
+                }
+            }, TaskCreationOptions.LongRunning)).ToArray();
+            await Task.WhenAll(writes);
+            for (var w = 0; w < writers; w++)
+            {
+                Assert.Equal(new[] { (byte)w }, await _store.GetBytesAsync(bucket, $"{prefix}/k{w}"));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Objects_are_plain_files_under_root_bucket_key()
     {
         await _store.EnsureBucketAsync(Bucket);

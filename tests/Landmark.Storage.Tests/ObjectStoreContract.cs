@@ -107,6 +107,28 @@ public abstract class ObjectStoreContract
         Assert.Equal("nope", error.Key);
         Assert.Equal(Bucket, error.Bucket);
         Assert.Null(await store.TryGetBytesAsync(Bucket, "nope"));
+        await Assert.ThrowsAsync<ObjectNotFoundException>(() => store.GetBytesAsync(Bucket, "nope"));
+    }
+
+    [Fact]
+    public async Task A_key_that_only_prefixes_other_keys_reads_as_missing()
+    {
+        var store = await ReadyStore();
+        await store.PutBytesAsync(Bucket, "dir/inner.bin", new byte[] { 7 });
+        Assert.Null(await store.TryGetBytesAsync(Bucket, "dir"));
+        await Assert.ThrowsAsync<ObjectNotFoundException>(() => store.GetBytesAsync(Bucket, "dir"));
+        Assert.Equal(new byte[] { 7 }, await store.TryGetBytesAsync(Bucket, "dir/inner.bin"));
+    }
+
+    [Fact]
+    public async Task Putting_a_slice_of_a_larger_array_stores_exactly_that_slice()
+    {
+        var store = await ReadyStore();
+        var whole = Enumerable.Range(0, 300_000).Select(i => (byte)(i * 7)).ToArray(); // above the large-object size
+        var slice = whole.AsMemory(1_000, 200_000);
+        await store.PutBytesAsync(Bucket, "slice.bin", slice);
+        Assert.Equal(slice.ToArray(), await store.GetBytesAsync(Bucket, "slice.bin"));
+        Assert.Equal(200_000, (await store.StatAsync(Bucket, "slice.bin"))!.Size);
     }
 
     [Fact]
@@ -215,6 +237,7 @@ public abstract class ObjectStoreContract
         var store = await ReadyStore();
         await Assert.ThrowsAnyAsync<ArgumentException>(() => store.PutBytesAsync(Bucket, key, new byte[] { 1 }));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => store.OpenReadAsync(Bucket, key));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => store.TryGetBytesAsync(Bucket, key));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => store.StatAsync(Bucket, key));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => store.DeleteAsync(Bucket, key));
     }

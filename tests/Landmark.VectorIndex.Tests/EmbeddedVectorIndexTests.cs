@@ -290,6 +290,71 @@ public abstract class EmbeddedVectorIndexTests : IDisposable
     }
 
     [Fact]
+    public async Task Concurrent_writers_share_one_log_flush_and_each_writers_order_survives_a_reopen()
+    {
+        const int writers = 6;
+        await _index.EnsureCollectionAsync(Collection, 4);
+        var collection = _index.CollectionFor(Collection);
+        await _index.UpsertAsync(Collection, [Point("seed", [1, 0, 0, 0])]);
+        var flushesBefore = collection.LogFlushes;
+
+        // Hold the writer gate (on a thread of its own: a monitor is released by the thread that took it) while every
+        // writer queues its write, so that they form one group.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new Thread(() =>
+        {
+            lock (collection.WriterGate)
+            {
+                held.Set();
+                release.Wait();
+            }
+        });
+        holder.Start();
+        held.Wait();
+        Task<Exception?>[] writes;
+        try
+        {
+            // One thread per writer (each blocks on the gate; pool threads would only be added slowly).
+            writes = Enumerable.Range(0, writers).Select(w => Task.Factory.StartNew<Exception?>(() => Record.Exception(() =>
+                collection.Upsert([Point($"w{w}", [w + 1, 1, 0, 0], landmark: "group")])), TaskCreationOptions.LongRunning)).ToArray();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (collection.PendingWrites < writers && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5);
+            }
+            Assert.Equal(writers, collection.PendingWrites);
+        }
+        finally
+        {
+            release.Set();
+            holder.Join();
+        }
+        Assert.All(await Task.WhenAll(writes), Assert.Null);
+        Assert.Equal(flushesBefore + 1, collection.LogFlushes);
+
+        // A writer's later write follows its earlier one in the log.
+        await _index.UpsertAsync(Collection, [Point("w0", [0, 0, 1, 0], landmark: "later")]);
+        await _index.DeleteAsync(Collection, ["seed"]);
+        Reopen();
+        Assert.Equal(writers, await _index.CountAsync(Collection));
+        Assert.Null(await _index.GetAsync(Collection, "seed"));
+        Assert.Equal("later", (await _index.GetAsync(Collection, "w0"))!.Payload[PayloadKeys.LandmarkId]);
+        for (var w = 1; w < writers; w++)
+        {
+            var point = (await _index.GetAsync(Collection, $"w{w}"))!;
+            Assert.Equal("group", point.Payload[PayloadKeys.LandmarkId]);
+            Assert.Equal(Normalized([w + 1, 1, 0, 0]), point.Vector, (a, b) => Math.Abs(a - b) < 1e-6);
+        }
+    }
+
+    private static float[] Normalized(float[] vector)
+    {
+        var norm = MathF.Sqrt(vector.Sum(v => v * v));
+        return vector.Select(v => v / norm).ToArray();
+    }
+
+    [Fact]
     public async Task A_damaged_record_in_the_middle_of_the_log_loses_only_itself_and_the_log_is_kept_for_inspection()
     {
         await _index.EnsureCollectionAsync(Collection, 4);
