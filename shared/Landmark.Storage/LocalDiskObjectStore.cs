@@ -211,16 +211,22 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
     }
 
-    /// <summary>One open and one read of the file's length into an array of exactly that size, on the calling thread (a
-    /// file from the page cache reads faster than a hand-off to the thread pool). A missing object is found by a stat,
-    /// not an exception. Objects are replaced by rename, never rewritten in place, so the open file keeps its length.</summary>
+    /// <summary>The object's file in one array of exactly its length (see <see cref="TryReadFile"/>).</summary>
     public Task<byte[]?> TryReadAllBytesAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var path = ObjectPath(bucket, key);
+        return Task.FromResult(TryReadFile(ObjectPath(bucket, key)));
+    }
+
+    /// <summary>One open and one read of the file's length into an array of exactly that size, on the calling thread (a
+    /// file from the page cache reads faster than a hand-off to the thread pool); null when there is no such file (found
+    /// by a stat, not an exception; a directory is no file: keys "a" and "a/b" may both exist). Objects are replaced by
+    /// rename, never rewritten in place, so the open file keeps its length.</summary>
+    private static byte[]? TryReadFile(string path)
+    {
         if (!File.Exists(path))
         {
-            return Task.FromResult<byte[]?>(null); // also a directory: keys "a" and "a/b" may both exist
+            return null;
         }
         SafeFileHandle handle;
         try
@@ -229,14 +235,14 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            return Task.FromResult<byte[]?>(null); // deleted since the stat
+            return null; // deleted since the stat
         }
         using (handle)
         {
             var length = RandomAccess.GetLength(handle);
             if (length > Array.MaxLength)
             {
-                throw new IOException($"Object '{bucket}/{key}' has {length} bytes, more than one array holds; read it with {nameof(OpenReadAsync)}.");
+                throw new IOException($"{path} has {length} bytes, more than one array holds; read it with {nameof(OpenReadAsync)}.");
             }
             var bytes = GC.AllocateUninitializedArray<byte>((int)length);
             var offset = 0;
@@ -245,11 +251,11 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                 var read = RandomAccess.Read(handle, bytes.AsSpan(offset), offset);
                 if (read == 0)
                 {
-                    throw new IOException($"Object '{bucket}/{key}' ended after {offset} of its {length} bytes.");
+                    throw new IOException($"{path} ended after {offset} of its {length} bytes.");
                 }
                 offset += read;
             }
-            return Task.FromResult<byte[]?>(bytes);
+            return bytes;
         }
     }
 
@@ -359,21 +365,11 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
     }
 
     /// <summary>The file's bytes with their MD5, or null when there is no such file.</summary>
-    private static async Task<VersionedObject?> ReadVersionedAsync(string path, CancellationToken cancellationToken)
+    private static Task<VersionedObject?> ReadVersionedAsync(string path, CancellationToken cancellationToken)
     {
-        if (Directory.Exists(path))
-        {
-            return null;
-        }
-        try
-        {
-            var bytes = await File.ReadAllBytesAsync(path, cancellationToken);
-            return new VersionedObject(bytes, Convert.ToHexStringLower(MD5.HashData(bytes)));
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
-        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var bytes = TryReadFile(path);
+        return Task.FromResult(bytes is null ? null : new VersionedObject(bytes, Convert.ToHexStringLower(MD5.HashData(bytes))));
     }
 
     /// <summary>Holds the in-process stripe of <paramref name="path"/> and its lock file (exclusive, polled until
