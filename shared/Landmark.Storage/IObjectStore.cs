@@ -41,7 +41,7 @@ public interface IObjectStore
     /// <summary>The whole object in one array of exactly its length, or null when it does not exist (no exception on that
     /// path: a missing object is an ordinary answer, e.g. for an idempotence check). By default read from
     /// <see cref="OpenReadAsync"/>; a store that can do better (one read of a known length) overrides it.</summary>
-    Task<byte[]?> TryReadAllBytesAsync(string bucket, string key, CancellationToken cancellationToken = default) =>
+    Task<byte[]?> TryGetBytesAsync(string bucket, string key, CancellationToken cancellationToken = default) =>
         ObjectStoreExtensions.TryReadAllBytesViaStreamAsync(this, bucket, key, cancellationToken);
 
     /// <summary>Object information, or null when it does not exist. Metadata keys are lower-case.</summary>

@@ -205,14 +205,14 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous);
             return Task.FromResult(stream);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception ex) when (IsNotFound(ex))
         {
             throw new ObjectNotFoundException(bucket, key);
         }
     }
 
     /// <summary>The object's file in one array of exactly its length (see <see cref="TryReadFile"/>).</summary>
-    public Task<byte[]?> TryReadAllBytesAsync(string bucket, string key, CancellationToken cancellationToken = default)
+    public Task<byte[]?> TryGetBytesAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(TryReadFile(ObjectPath(bucket, key)));
@@ -233,7 +233,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         {
             handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception ex) when (IsNotFound(ex))
         {
             return null; // deleted since the stat
         }
@@ -357,7 +357,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             await using var stream = new FileStream(metaPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 4096, FileOptions.Asynchronous);
             return await JsonSerializer.DeserializeAsync<Sidecar>(stream, Json, cancellationToken);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or JsonException)
+        catch (Exception ex) when (IsNotFound(ex) || ex is JsonException)
         {
             // Written before the sidecar existed, or by hand: the bytes are still the object.
             return null;
@@ -393,14 +393,14 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
                     var file = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
                     return new HeldLock(file, gate);
                 }
-                catch (IOException ex) when (!created && ex is DirectoryNotFoundException or FileNotFoundException)
+                catch (IOException ex) when (!created && IsNotFound(ex))
                 {
                     // The bucket's first lock: its directory is made once, not tried before every lock. (A lock file is
-                    // opened or created, so "not found" means its directory, whichever of the two .NET reports.)
+                    // opened or created, so "not found" means its directory.)
                     Directory.CreateDirectory(directory);
                     created = true;
                 }
-                catch (IOException ex) when (ex is not FileNotFoundException and not DirectoryNotFoundException)
+                catch (IOException ex) when (!IsNotFound(ex))
                 {
                     if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > LockTimeout)
                     {
@@ -464,16 +464,20 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         {
             return Create();
         }
-        catch (IOException ex) when (ex is DirectoryNotFoundException or FileNotFoundException)
+        catch (IOException ex) when (IsNotFound(ex))
         {
-            // A new file cannot be missing: either means its directory is. (.NET tells the two apart by looking at the
-            // directory after the failed open, so a concurrent writer that made it meanwhile turns this into "file".)
+            // A new file cannot be missing itself: its directory is.
             CreateDirectory(Path.GetDirectoryName(temp)!, key);
             return Create();
         }
 
         FileStream Create() => new(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize, FileOptions.Asynchronous);
     }
+
+    /// <summary>A path that does not exist, whichever of the two exceptions .NET chose: it tells them apart by looking at
+    /// the directory after the failed call, so a concurrent writer that made the directory meanwhile turns a missing
+    /// directory into "file not found".</summary>
+    private static bool IsNotFound(Exception ex) => ex is FileNotFoundException or DirectoryNotFoundException;
 
     private static void CreateDirectory(string directory, string key)
     {

@@ -18,15 +18,10 @@ public static class ObjectStoreExtensions
     /// <summary>The object's bytes. Throws <see cref="ObjectNotFoundException"/> when it does not exist.</summary>
     public static async Task<byte[]> GetBytesAsync(this IObjectStore store, string bucket, string key,
         CancellationToken cancellationToken = default) =>
-        await store.TryReadAllBytesAsync(bucket, key, cancellationToken).ConfigureAwait(false)
+        await store.TryGetBytesAsync(bucket, key, cancellationToken).ConfigureAwait(false)
             ?? throw new ObjectNotFoundException(bucket, key);
 
-    /// <summary>The object's bytes, or null when it does not exist.</summary>
-    public static Task<byte[]?> TryGetBytesAsync(this IObjectStore store, string bucket, string key,
-        CancellationToken cancellationToken = default) =>
-        store.TryReadAllBytesAsync(bucket, key, cancellationToken);
-
-    /// <summary><see cref="IObjectStore.TryReadAllBytesAsync"/> on top of <see cref="IObjectStore.OpenReadAsync"/>: a
+    /// <summary><see cref="IObjectStore.TryGetBytesAsync"/> on top of <see cref="IObjectStore.OpenReadAsync"/>: a
     /// stream that knows its length (the S3 store's downloads do) is read into an array of that length at once, any
     /// other one through a growing buffer.</summary>
     internal static async Task<byte[]?> TryReadAllBytesViaStreamAsync(IObjectStore store, string bucket, string key,
