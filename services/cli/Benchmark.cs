@@ -63,9 +63,9 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         }
         // The CPU this process spent on the import: in the embedded mode the whole platform, so a slow import shows whether
         // the platform did more work per image or the machine ran slower.
-        var cpuBeforeImport = Process.GetCurrentProcess().TotalProcessorTime;
+        var cpuBeforeImport = ProcessCpuTime();
         var import = await new DatasetImporter(connection, output).ImportAsync(dataset, includeNonLandmarks: true, ct);
-        var importCpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBeforeImport;
+        var importCpu = ProcessCpuTime() - cpuBeforeImport;
         var settled = await SettleAsync(ct);
         var reference = connection.EmbeddedServices is { } services ? await Reference.MeasureAsync(services, dataset, images, ct) : null;
         if (reference is not null)
@@ -169,20 +169,24 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
     private static async Task<double> SettleAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        using var process = Process.GetCurrentProcess();
         GC.Collect();
         while (watch.Elapsed < TimeSpan.FromSeconds(30))
         {
-            process.Refresh();
-            var before = process.TotalProcessorTime;
+            var before = ProcessCpuTime();
             await Task.Delay(500, ct);
-            process.Refresh();
-            if ((process.TotalProcessorTime - before).TotalSeconds < 0.05)
+            if ((ProcessCpuTime() - before).TotalSeconds < 0.05)
             {
                 break;
             }
         }
         return watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The CPU this process has used so far (all its threads).</summary>
+    private static TimeSpan ProcessCpuTime()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
     }
 
     /// <summary>
