@@ -15,7 +15,7 @@ public sealed class EmbedConsumer(IObjectStore store, BatchingEmbedder embedder,
     : IConsumer<ImagePreprocessed>
 {
     public const string Stage = "embed";
-    public const string EmbedVariant = "embed";
+    public const string EmbedVariant = VariantSpec.EmbedName;
 
     private static readonly Meter Meter = new("Landmark.Embedder.Gallery");
     private static readonly Counter<long> Embedded = Meter.CreateCounter<long>("landmark.embedder.gallery_images");

@@ -24,7 +24,7 @@ public sealed record GalleryImage(string ImageId, string LandmarkId, ulong? Perc
 /// </summary>
 public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObjectStore store, ImagePipeline imaging, ILogger<TrainingData> logger)
 {
-    public const string EmbedVariant = "embed";
+    public const string EmbedVariant = VariantSpec.EmbedName;
 
     /// <summary>The indexed non-landmark (distractor) gallery images.</summary>
     public async Task<IReadOnlyList<string>> ListNonLandmarksAsync(CancellationToken cancellationToken)

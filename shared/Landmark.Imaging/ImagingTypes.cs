@@ -49,6 +49,10 @@ public sealed class ImageRejectedException(string code, string reason) : Excepti
 /// <summary>A resized copy to store: longest side at most <see cref="MaxSide"/> (never upscaled), JPEG.</summary>
 public sealed class VariantSpec
 {
+    /// <summary>The variant the embedder decodes and the trainer reads (the largest when a configuration has none by
+    /// this name).</summary>
+    public const string EmbedName = "embed";
+
     public VariantSpec()
     {
     }
@@ -98,7 +102,7 @@ public sealed class ImagingOptions : IValidatableObject
     [Range(1, 4096)]
     public int MinSide { get; set; } = 16;
 
-    public List<VariantSpec> Variants { get; set; } = [new("embed", 512, 90), new("thumb", 160, 80)];
+    public List<VariantSpec> Variants { get; set; } = [new(VariantSpec.EmbedName, 512, 90), new("thumb", 160, 80)];
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
