@@ -381,8 +381,9 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         public double BestBarePerSecond => Math.Max(BareOnePerSecond, BareBatchPerSecond);
 
         /// <summary>The embed stage alone, as the preprocess stage is measured alone: its input (the stored variant, in
-        /// memory) decoded into the model's tensor, then the bare forward at the batcher's size, on the same cores.</summary>
-        public double EmbedStagePerSecond => 1 / (1 / VariantDecodePerSecond + 1 / BareBatchPerSecond);
+        /// memory) decoded into the model's tensor, then the bare forward at the batcher's size, on the same cores. With no
+        /// variant to decode (every image refused) the bare forward alone.</summary>
+        public double EmbedStagePerSecond => VariantDecodePerSecond > 0 ? 1 / (1 / VariantDecodePerSecond + 1 / BareBatchPerSecond) : BareBatchPerSecond;
 
         /// <summary>The import's bound: 1 / (1/preprocess + 1/embed), each stage alone on the same cores.</summary>
         public double ImportBound => 1 / (1 / PreprocessPerSecond + 1 / EmbedStagePerSecond);
