@@ -469,9 +469,7 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
                     var prepared = imaging.Prepare(files[i]);
                     if (variants is not null)
                     {
-                        var embed = prepared.Variants.FirstOrDefault(v => v.Name == VariantSpec.EmbedName)
-                            ?? prepared.Variants.MaxBy(v => (long)v.Width * v.Height);
-                        variants[i] = embed?.Bytes;
+                        variants[i] = VariantSpec.ChooseEmbed(prepared.Variants, v => v.Name, v => (long)v.Width * v.Height)?.Bytes;
                     }
                 }
                 catch (ImageRejectedException)

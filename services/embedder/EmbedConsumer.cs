@@ -15,7 +15,6 @@ public sealed class EmbedConsumer(IObjectStore store, BatchingEmbedder embedder,
     : IConsumer<ImagePreprocessed>
 {
     public const string Stage = "embed";
-    public const string EmbedVariant = VariantSpec.EmbedName;
 
     private static readonly Meter Meter = new("Landmark.Embedder.Gallery");
     private static readonly Counter<long> Embedded = Meter.CreateCounter<long>("landmark.embedder.gallery_images");
@@ -25,7 +24,8 @@ public sealed class EmbedConsumer(IObjectStore store, BatchingEmbedder embedder,
         await models.Ready;
         var m = context.Message;
         var ct = context.CancellationToken;
-        var variant = m.Variants.FirstOrDefault(v => v.Name == EmbedVariant) ?? m.Variants.OrderByDescending(v => v.Width * v.Height).First();
+        var variant = VariantSpec.ChooseEmbed(m.Variants, v => v.Name, v => (long)v.Width * v.Height)
+            ?? throw new InvalidOperationException($"image {m.ImageId} arrived without a stored variant");
         var bytes = await store.GetBytesAsync(Buckets.Variants, variant.ObjectKey, ct);
         try
         {

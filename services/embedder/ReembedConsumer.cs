@@ -24,8 +24,7 @@ public sealed class ReembedConsumer(IObjectStore store, ModelHost models, ILogge
         var ct = context.CancellationToken;
         var manifestBytes = await store.TryGetBytesAsync(Buckets.Variants, VariantManifest.ObjectKeyFor(m.ImageId), ct);
         var manifest = manifestBytes is null ? null : JsonSerializer.Deserialize<VariantManifest>(manifestBytes);
-        var variant = manifest?.Variants.FirstOrDefault(v => v.Name == EmbedConsumer.EmbedVariant)
-            ?? manifest?.Variants.OrderByDescending(v => v.Width * v.Height).FirstOrDefault();
+        var variant = manifest is null ? null : VariantSpec.ChooseEmbed(manifest.Variants, v => v.Name, v => (long)v.Width * v.Height);
         var bytes = variant is null ? null : await store.TryGetBytesAsync(Buckets.Variants, variant.ObjectKey, ct);
         if (bytes is null)
         {

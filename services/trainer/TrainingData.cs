@@ -24,8 +24,6 @@ public sealed record GalleryImage(string ImageId, string LandmarkId, ulong? Perc
 /// </summary>
 public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObjectStore store, ImagePipeline imaging, ILogger<TrainingData> logger)
 {
-    public const string EmbedVariant = VariantSpec.EmbedName;
-
     /// <summary>The indexed non-landmark (distractor) gallery images.</summary>
     public async Task<IReadOnlyList<string>> ListNonLandmarksAsync(CancellationToken cancellationToken)
     {
@@ -192,7 +190,7 @@ public sealed class TrainingData(IngestService.IngestServiceClient ingest, IObje
         }
         // Written by preprocess with System.Text.Json's defaults.
         var variants = JsonSerializer.Deserialize<VariantList>(manifest)?.Variants ?? [];
-        var key = (variants.FirstOrDefault(v => v.Name == EmbedVariant) ?? variants.OrderByDescending(v => (long)v.Width * v.Height).FirstOrDefault())?.ObjectKey;
+        var key = VariantSpec.ChooseEmbed(variants, v => v.Name, v => (long)v.Width * v.Height)?.ObjectKey;
         return key is null ? null : await store.TryGetBytesAsync(Buckets.Variants, key, cancellationToken);
     }
 

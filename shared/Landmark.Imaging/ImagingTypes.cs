@@ -53,6 +53,14 @@ public sealed class VariantSpec
     /// this name).</summary>
     public const string EmbedName = "embed";
 
+    /// <summary>The variant the embedder decodes among <paramref name="variants"/> (stored or just made): the one named
+    /// <see cref="EmbedName"/>, else the largest; null when there is none.</summary>
+    public static T? ChooseEmbed<T>(IEnumerable<T> variants, Func<T, string> name, Func<T, long> pixels) where T : class
+    {
+        var list = variants as IReadOnlyCollection<T> ?? variants.ToList();
+        return list.FirstOrDefault(v => name(v) == EmbedName) ?? list.MaxBy(pixels);
+    }
+
     public VariantSpec()
     {
     }
