@@ -186,14 +186,15 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
 
     private async Task<UploadImageResponse> UploadAsync(ImageMetadata metadata, byte[] bytes, CancellationToken ct)
     {
+        // The file's bytes are wrapped, not copied: nothing writes to them after they are read.
         if (bytes.Length <= StreamingThresholdBytes)
         {
-            return await connection.Ingest.UploadImageAsync(new UploadImageRequest { Metadata = metadata, Content = ByteString.CopyFrom(bytes) }, cancellationToken: ct);
+            return await connection.Ingest.UploadImageAsync(new UploadImageRequest { Metadata = metadata, Content = UnsafeByteOperations.UnsafeWrap(bytes) }, cancellationToken: ct);
         }
         using var call = connection.Ingest.UploadImageStream(cancellationToken: ct);
         for (var offset = 0; offset < bytes.Length; offset += ChunkBytes)
         {
-            var chunk = new UploadImageChunk { Data = ByteString.CopyFrom(bytes, offset, Math.Min(ChunkBytes, bytes.Length - offset)) };
+            var chunk = new UploadImageChunk { Data = UnsafeByteOperations.UnsafeWrap(bytes.AsMemory(offset, Math.Min(ChunkBytes, bytes.Length - offset))) };
             if (offset == 0)
             {
                 chunk.Metadata = metadata;

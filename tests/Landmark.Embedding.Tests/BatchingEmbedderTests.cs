@@ -154,9 +154,22 @@ public sealed class BatchingEmbedderTests : IAsyncLifetime
 
         Assert.InRange(model.BulkInstances, 1, 2); // made on demand: a second one only when the first was busy
         Assert.Equal(4, options.Value.BulkBatchSize); // MaxBatchSize shared by the two instances
-        // Eight callers at once get no more instances than configured (the rest run on the main session).
-        var pixels = new float[3 * model.InputSize * model.InputSize];
-        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 8 }, _ => Assert.Single(model.EmbedBulk((float[])pixels.Clone(), 1)));
+        // Eight callers at once get no more instances than configured (the rest run on the main session). They are
+        // threads of their own released together, each with batches of 16: a thread-pool loop of single images on two
+        // cores could run them one after another, and a run that never overlaps another needs no second instance.
+        var pixels = new float[16 * 3 * model.InputSize * model.InputSize];
+        using (var start = new Barrier(8))
+        {
+            var callers = Enumerable.Range(0, 8).Select(_ => Task.Factory.StartNew(() =>
+            {
+                start.SignalAndWait();
+                for (var round = 0; round < 2; round++)
+                {
+                    Assert.Equal(16, model.EmbedBulk((float[])pixels.Clone(), 16).Length);
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+            await Task.WhenAll(callers);
+        }
         Assert.Equal(2, model.BulkInstances);
         for (var i = 0; i < queries.Count; i++)
         {
