@@ -96,7 +96,11 @@ public sealed class EmbeddedHnswTests : IDisposable
         var newest = await reopened.SearchAsync(Collection, [points[2999].Vector], 1);
         Assert.Equal("p2999", newest[0][0].Id);
         var current = points.Where(p => p.Id != "p7").Select(p => p.Id == "p5" ? p with { Vector = points[6].Vector } : p).ToList();
-        Assert.True(await RecallAsync(reopened, current, queries) >= 0.98);
+        // The graph is approximate and built by several threads, so two builds of the same points differ: 1.000 in every
+        // run here, below 0.98 once in a CI run (20 queries: one query that lands badly costs 0.05). The target,
+        // 0.95, still fails a graph that lost the replayed third of the points (about 0.67) or loaded a wrong one.
+        var recall = await RecallAsync(reopened, current, queries);
+        Assert.True(recall >= 0.95, $"recall@10 {recall:F3}");
     }
 
     [Fact]
