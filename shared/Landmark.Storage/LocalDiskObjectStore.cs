@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -121,23 +120,15 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
             string etag;
             byte[] sidecar;
             bool inAttribute;
-            // Unbuffered (the copy's chunks are the writes) and with a pooled chunk: no 80 KB arrays per object.
-            await using (var file = CreateTemp(temp, key, bufferSize: 0))
+            await using (var file = CreateTemp(temp, key, BufferSize))
             {
                 using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-                var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-                try
+                var buffer = new byte[BufferSize];
+                int read;
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
                 {
-                    int read;
-                    while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
-                    {
-                        md5.AppendData(buffer, 0, read);
-                        await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                    }
-                }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    md5.AppendData(buffer, 0, read);
+                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                 }
                 if (length >= 0 && file.Length != length)
                 {
@@ -445,7 +436,7 @@ public sealed partial class LocalDiskObjectStore : IObjectStore
         string? temp = TempPathFor(path);
         try
         {
-            await using (var file = CreateTemp(temp, key, bufferSize: 0)) // one write of the whole object: no buffer
+            await using (var file = CreateTemp(temp, key, 4096))
             {
                 if (metadata is not null && !ExtendedAttributes.TrySet(file.SafeFileHandle, ExtendedAttributes.MetadataName, metadata))
                 {
