@@ -117,7 +117,7 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
                     + $"and just after it ({Terms(reference)}), embed = 1/(1/variant decode + 1/bare forward at batch {reference.BatchSize})";
                 // A bound that moved by more than a tenth between its two measurements says the machine changed speed during
                 // the run: the ratio is printed, but flagged, since the import ran at some speed in between.
-                var moved = Math.Max(beforeImport.ImportBound, reference.ImportBound) / Math.Min(beforeImport.ImportBound, reference.ImportBound) - 1;
+                var moved = Drift(beforeImport.ImportBound, reference.ImportBound);
                 ratio = $"{import.ImagesPerSecond / mean:F2}× (target ≥ 0.7"
                     + (moved > UnsettledBound ? $"; not a reliable figure: the bound moved {moved:P0} during the run, run again" : "")
                     + $"; {import.ImagesPerSecond / strict:F2}× of {strict:F1} images/s with the bare forward alone as the embed stage)";
@@ -180,8 +180,11 @@ public sealed class Benchmark(LandmarkConnection connection, TextWriter output)
         public double BarePerSecond => (BareBefore + BareAfter) / 2;
 
         /// <summary>How far the bare forward moved between its two measurements (a fraction).</summary>
-        public double Moved => Math.Max(BareBefore, BareAfter) / Math.Min(BareBefore, BareAfter) - 1;
+        public double Moved => Drift(BareBefore, BareAfter);
     }
+
+    /// <summary>How far a reference moved between its two measurements, as a fraction of the lower one.</summary>
+    private static double Drift(double a, double b) => Math.Max(a, b) / Math.Min(a, b) - 1;
 
     /// <summary>Waits (at most 30 s) until this process uses less than a tenth of a core: the platform's work after an
     /// import (index snapshot, catalog writes, the JIT's optimised recompiles, garbage collection) would otherwise land

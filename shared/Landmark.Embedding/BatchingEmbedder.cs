@@ -193,14 +193,14 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         {
             await _firstModel.Task.WaitAsync(ct);
             var batch = new List<Request>(capacity);
-            var buffer = new LaneBuffer(capacity);
+            var inputs = new LaneBuffer(capacity);
             while (await channel.Reader.WaitToReadAsync(ct))
             {
                 batch.Clear();
                 await fill(channel.Reader, batch, ct);
                 if (batch.Count > 0)
                 {
-                    Process(batch, bulk, buffer);
+                    Process(batch, bulk, inputs);
                 }
             }
         }
@@ -289,13 +289,13 @@ public sealed class BatchingEmbedder : IAsyncDisposable
         }
     }
 
-    private void Process(List<Request> batch, bool bulk, LaneBuffer buffer)
+    private void Process(List<Request> batch, bool bulk, LaneBuffer inputs)
     {
         var started = Stopwatch.GetTimestamp();
         var model = AcquireModel();
         try
         {
-            Process(batch, model, bulk, buffer, started);
+            Process(batch, model, bulk, inputs, started);
         }
         finally
         {

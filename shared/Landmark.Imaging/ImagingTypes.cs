@@ -55,11 +55,8 @@ public sealed class VariantSpec
 
     /// <summary>The variant the embedder decodes among <paramref name="variants"/> (stored or just made): the one named
     /// <see cref="EmbedName"/>, else the largest; null when there is none.</summary>
-    public static T? ChooseEmbed<T>(IEnumerable<T> variants, Func<T, string> name, Func<T, long> pixels) where T : class
-    {
-        var list = variants as IReadOnlyCollection<T> ?? variants.ToList();
-        return list.FirstOrDefault(v => name(v) == EmbedName) ?? list.MaxBy(pixels);
-    }
+    public static T? ChooseEmbed<T>(IReadOnlyCollection<T> variants, Func<T, string> name, Func<T, long> pixels) where T : class =>
+        variants.FirstOrDefault(v => name(v) == EmbedName) ?? variants.MaxBy(pixels);
 
     public VariantSpec()
     {
