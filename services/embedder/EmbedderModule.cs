@@ -44,7 +44,7 @@ public static class EmbedderHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(EmbedderModule.ServiceName);
         builder.AddEmbedder();
         builder.AddLandmarkMessaging(EmbedderModule.AddConsumers);

@@ -48,7 +48,7 @@ public static class IngestHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(IngestModule.ServiceName);
         builder.AddIngest();
         builder.AddLandmarkMessaging(IngestModule.AddConsumers);

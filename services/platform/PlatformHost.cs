@@ -24,7 +24,7 @@ public static class PlatformHost
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         ApplyEmbeddedDefaults(builder.Configuration);
         configure?.Invoke(builder);
 

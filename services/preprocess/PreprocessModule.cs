@@ -28,7 +28,7 @@ public static class PreprocessHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(PreprocessModule.ServiceName);
         builder.AddPreprocess();
         builder.AddLandmarkMessaging(PreprocessModule.AddConsumers);

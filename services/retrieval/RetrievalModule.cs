@@ -37,7 +37,7 @@ public static class RetrievalHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(RetrievalModule.ServiceName);
         builder.AddRetrieval();
         builder.AddLandmarkMessaging(RetrievalModule.AddConsumers);

@@ -35,7 +35,7 @@ public static class ScorerHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(ScorerModule.ServiceName);
         builder.AddScorer();
         var app = builder.Build();

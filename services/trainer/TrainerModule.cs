@@ -66,7 +66,7 @@ public static class TrainerHost
 {
     public static WebApplication Build(string[] args, bool oneShot = false)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = LandmarkApplication.CreateBuilder(args);
         builder.AddServiceDefaults(TrainerModule.ServiceName);
         builder.AddTrainer(oneShot);
         builder.AddLandmarkMessaging(TrainerModule.AddConsumers);
