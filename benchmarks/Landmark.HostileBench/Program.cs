@@ -22,7 +22,7 @@ try
     (byte R, byte G, byte B)[] colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200), (120, 120, 120), (250, 250, 250)];
     var pngs = colours.Select((c, i) => new HostileFile($"solid-png-8900-{i}", "solid-8900-png", Encoders.SolidPng(8900, 8900, c.R, c.G, c.B), Expect.Accepted)).ToList();
 
-    var builder = WebApplication.CreateBuilder([.. args.Where(a => a.StartsWith("--Landmark:", StringComparison.Ordinal)),
+    var builder = LandmarkApplication.CreateBuilder([.. args.Where(a => a.StartsWith("--Landmark:", StringComparison.Ordinal)),
         $"--Landmark:Storage:Local:Root={root}", "--Landmark:Messaging:Transport=InMemory", "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Landmark.Preprocess=Error"]);
     builder.AddPreprocess();
     builder.Services.AddSingleton<Answers>();
