@@ -563,7 +563,8 @@ try
         Console.Error.WriteLine("Run 'landmark --help' for the commands and options.");
         return ExitCodes.Usage;
     }
-    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    Interruption.Install(root);
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
 }
 catch (Exception ex) when (ex is InvalidOperationException or DirectoryNotFoundException or FileNotFoundException or InvalidDataException or RpcException or IOException or ArgumentException)
 {

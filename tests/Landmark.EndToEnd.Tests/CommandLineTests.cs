@@ -161,6 +161,59 @@ public sealed class CommandLineTests
         Assert.Equal(2, stats["landmarks"]!.GetValue<int>());
     }
 
+    [Fact]
+    public async Task Sigterm_during_an_import_ends_with_exit_143_and_one_line_not_an_unhandled_exception()
+    {
+        using var dataset = TestPaths.CreateTempDirectory("landmark-cli-sigterm");
+        var train = new List<string> { "id,landmark_id" };
+        for (var i = 0; i < 4; i++)
+        {
+            var id = $"{i:x2}c2d{i:x4}";
+            WriteImage(dataset.Path, "train", id, TestImages.Jpeg(64, 64, SkiaSharp.SKColors.Beige, seed: i));
+            train.Add($"{id},1");
+        }
+        File.WriteAllLines(Path.Combine(dataset.Path, "train.csv"), train);
+
+        // A "server" that takes the connection and never answers: the import's first call is in flight when the signal
+        // comes, and the command stops at once (before, its cancellation escaped System.CommandLine's signal handler).
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { Cli("cli-remote"), "--server", $"127.0.0.1:{port}", "import", "--dataset", dataset.Path, "--no-non-landmarks" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        start.Environment.Remove("LANDMARK_API_KEY");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try
+        {
+            using var connection = await listener.AcceptSocketAsync(timeout.Token);
+            var request = new byte[1024];
+            Assert.True(await connection.ReceiveAsync(request, timeout.Token) > 0); // the client's HTTP/2 preface: the call is on its way
+            await Task.Delay(300, timeout.Token);
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync(timeout.Token);
+            }
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        var (exit, output, errors) = (process.ExitCode, await stdout, await stderr);
+        Assert.True(exit == 143, $"exit {exit}; stderr: {errors}; stdout: {output}");
+        Assert.Contains("interrupted (SIGTERM)", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", errors, StringComparison.Ordinal);
+    }
+
     private static void WriteImage(string root, string split, string id, byte[] bytes)
     {
         var path = Path.Combine(root, "images", split, id[..1], id[1..2], id[2..3], id + ".jpg");
