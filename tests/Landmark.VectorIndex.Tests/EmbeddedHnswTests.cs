@@ -131,7 +131,9 @@ public sealed class EmbeddedHnswTests : IDisposable
     public async Task A_graph_saved_with_another_quantization_is_rebuilt_in_the_configured_one(HnswQuantization saved, HnswQuantization configured)
     {
         var points = ClusteredPoints(1500, 20, seed: 5);
-        var queries = ClusteredPoints(20, 20, seed: 5, prefix: "q").Select(p => p.Vector).ToList();
+        // 100 queries: with 20, one query's unlucky walk (the graph is built by parallel inserts, so it differs from run
+        // to run) could take recall below the bar on its own.
+        var queries = ClusteredPoints(100, 20, seed: 5, prefix: "q").Select(p => p.Vector).ToList();
         EmbeddedVectorIndex OpenWith(HnswQuantization quantization) => new(new EmbeddedIndexOptions
         {
             Path = _root.Path,
@@ -148,7 +150,8 @@ public sealed class EmbeddedHnswTests : IDisposable
         using (var reopened = OpenWith(configured))
         {
             Assert.Equal(GraphSource.Rebuilt, reopened.CollectionFor(Collection).GraphSource);
-            Assert.True(await RecallAsync(reopened, points, queries) >= 0.98);
+            var recall = await RecallAsync(reopened, points, queries);
+            Assert.True(recall >= 0.98, $"recall@10 {recall:F3} of the graph rebuilt in {configured}");
             await reopened.CompactAsync(Collection);
         }
         using var again = OpenWith(configured);
