@@ -17,7 +17,7 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string> SmallJob = new()
     {
-        ["Epochs"] = "6",
+        ["Epochs"] = "10",
         ["WarmupEpochs"] = "1",
         ["ImageSize"] = "64",
         ["BatchSize"] = "8",
@@ -157,24 +157,28 @@ public sealed class TrainingCrashTests(ITestOutputHelper output)
         var request = new StartTrainingRequest { JobId = jobId, Publish = false };
         request.Options.Add(SmallJob);
         using var call = training.StartTraining(request);
-        await foreach (var update in call.ResponseStream.ReadAllAsync())
+        // The job's state is asked for, every 20 ms, rather than read off the progress stream: on a loaded CI machine that
+        // stream lagged behind the job by whole epochs, and a kill decided on a stale update came after the job had
+        // finished (a completed job with no resume, which looked like a resume that had lost its checkpoint).
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        while (true)
         {
-            var job = update.Job;
-            Assert.NotEqual(TrainingJob.Types.State.Failed, job.State);
-            Assert.NotEqual(TrainingJob.Types.State.Completed, job.State);
-            if (!MidEpoch(job))
+            var now = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest(), cancellationToken: timeout.Token)).Jobs
+                .SingleOrDefault(j => j.JobId == jobId);
+            if (now is not null)
             {
-                continue;
+                Assert.NotEqual(TrainingJob.Types.State.Failed, now.State);
+                if (now.State == TrainingJob.Types.State.Completed)
+                {
+                    break;
+                }
+                if (MidEpoch(now))
+                {
+                    platform.Kill();
+                    return now;
+                }
             }
-            // The stream can lag behind the job when this process is starved (a loaded CI machine): kill only if the
-            // job's current state, asked now, is still mid-training. (A kill that came after the job had finished left a
-            // completed job with no resume, which looked like a resume that lost its checkpoint.)
-            var now = (await training.ListTrainingJobsAsync(new ListTrainingJobsRequest())).Jobs.Single(j => j.JobId == jobId);
-            if (MidEpoch(now))
-            {
-                platform.Kill();
-                return now;
-            }
+            await Task.Delay(20, timeout.Token);
         }
         throw new InvalidOperationException("the job ended before it could be killed");
     }
