@@ -12,8 +12,10 @@ public static class ExitCodes
     public const int Usage = 2;
     /// <summary><c>train</c>: the model was trained and registered, but the publish gate kept it back.</summary>
     public const int PublishGated = 3;
-    /// <summary>Ctrl+C: the command stopped where it was (SIGTERM gives 143: 128 + the signal; see <see cref="Interruption"/>).</summary>
+    /// <summary>Ctrl+C (SIGINT, 128 + 2): the command stopped where it was (see <see cref="Interruption"/>).</summary>
     public const int Interrupted = 130;
+    /// <summary>SIGTERM (128 + 15): the command stopped where it was (see <see cref="Interruption"/>).</summary>
+    public const int Terminated = 143;
 
     /// <summary>
     /// <c>train</c>, once the job completed: the exit code its publish gate settles — <see cref="Ok"/> when publishing was

@@ -18,11 +18,9 @@ namespace Landmark.Cli;
 public static class Interruption
 {
     private static readonly CancellationTokenSource Stopping = new();
+    /// <summary>The exit code of the first signal (<see cref="ExitCodes.Interrupted"/>, <see cref="ExitCodes.Terminated"/>); 0 before one.</summary>
     private static int _exitCode;
     private static PosixSignalRegistration[]? _registrations;
-
-    /// <summary>128 + the signal that stopped the command (SIGINT 130, SIGTERM 143); 0 while none came.</summary>
-    public static int ExitCode => Volatile.Read(ref _exitCode);
 
     /// <summary>Handles SIGINT and SIGTERM from now on, and wraps the action of <paramref name="root"/> and of every
     /// command below it so that it gets the cancellation and ends with the signal's exit code.</summary>
@@ -37,7 +35,7 @@ public static class Interruption
     }
 
     /// <summary>Whether <paramref name="error"/> is the command giving up because <paramref name="token"/> was cancelled.</summary>
-    public static bool IsCancellation(Exception error, CancellationToken token) =>
+    private static bool IsCancellation(Exception error, CancellationToken token) =>
         token.IsCancellationRequested && error is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled };
 
     private static void Wrap(Command command)
@@ -55,7 +53,7 @@ public static class Interruption
     private static void OnSignal(PosixSignalContext context)
     {
         // The first signal asks the command to stop; a second one is left to the other handlers and the default.
-        if (Interlocked.CompareExchange(ref _exitCode, context.Signal == PosixSignal.SIGTERM ? 143 : 130, 0) == 0)
+        if (Interlocked.CompareExchange(ref _exitCode, context.Signal == PosixSignal.SIGTERM ? ExitCodes.Terminated : ExitCodes.Interrupted, 0) == 0)
         {
             context.Cancel = true;
             Stopping.Cancel();
@@ -73,8 +71,8 @@ public static class Interruption
             }
             catch (Exception ex) when (IsCancellation(ex, stop.Token))
             {
-                var code = ExitCode is > 0 and var signalled ? signalled : ExitCodes.Interrupted;
-                await Console.Error.WriteLineAsync($"interrupted ({(code == 143 ? "SIGTERM" : "SIGINT")}): stopped; what was done stays done");
+                var code = Volatile.Read(ref _exitCode) is ExitCodes.Terminated ? ExitCodes.Terminated : ExitCodes.Interrupted;
+                await Console.Error.WriteLineAsync($"interrupted ({(code == ExitCodes.Terminated ? "SIGTERM" : "SIGINT")}): stopped; what was done stays done");
                 return code;
             }
         }

@@ -22,6 +22,26 @@ public sealed class CommandLineTests
     private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string project, IReadOnlyDictionary<string, string> environment,
         params string[] args)
     {
+        using var process = StartCli(project, environment, args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Starts the CLI of <paramref name="project"/> with its output redirected and none of the caller's
+    /// <c>LANDMARK_*</c> server or key variables.</summary>
+    private static Process StartCli(string project, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(Cli(project));
         foreach (var arg in args)
@@ -36,20 +56,7 @@ public sealed class CommandLineTests
         {
             start.Environment[name] = value;
         }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-        return (process.ExitCode, await stdout, await stderr);
+        return Process.Start(start)!;
     }
 
     private static JsonNode Document((int Exit, string Stdout, string Stderr) run, int exit = 0)
@@ -179,13 +186,8 @@ public sealed class CommandLineTests
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Cli("cli-remote"), "--server", $"127.0.0.1:{port}", "import", "--dataset", dataset.Path, "--no-non-landmarks" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        start.Environment.Remove("LANDMARK_API_KEY");
-        using var process = Process.Start(start)!;
+        using var process = StartCli("cli-remote", new Dictionary<string, string>(), "--server", $"127.0.0.1:{port}", "import", "--dataset", dataset.Path,
+            "--no-non-landmarks");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
