@@ -68,7 +68,8 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
         var uploaded = 0;
         var failed = 0;
         var alreadyKnown = 0;
-        var ids = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
+        // Followed in upload order, a window of the oldest unsettled at a time (an indexed or rejected image stays so).
+        var watch = new ImportWatch<ImageRecord>(r => r.Status is ImageStatus.Indexed or ImageStatus.Rejected);
         var chunks = Chunks(items.Count);
         var hashing = chunks.Count > 0 ? HashAsync(items, chunks[0], ct) : null;
         for (var c = 0; c < chunks.Count; c++)
@@ -81,7 +82,7 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
             {
                 if (known.ContainsKey(hashes[j]))
                 {
-                    ids[hashes[j]] = 0;
+                    watch.Add(hashes[j]);
                     alreadyKnown++;
                 }
                 else
@@ -103,7 +104,7 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
                 {
                     var bytes = await File.ReadAllBytesAsync(image.Path, token);
                     var response = await UploadAsync(metadata, bytes, token);
-                    ids[response.ImageId] = 0;
+                    watch.Add(response.ImageId);
                     Interlocked.Increment(ref uploaded);
                 }
                 catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
@@ -117,30 +118,25 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
             });
         }
 
-        // Wait for the pipeline, asking only about the images not settled yet (an indexed or rejected image stays so):
-        // once a second while many are on their way, four times a second for the last few, so the end is seen at once.
-        var pending = new HashSet<string>(ids.Keys, StringComparer.Ordinal);
+        // Wait for the pipeline: once a second while many are on their way, four times a second for the last few, so the
+        // end is seen at once.
         var indexed = 0;
         var rejected = new List<ImageRecord>();
         var lastReport = TimeSpan.Zero;
         while (true)
         {
-            foreach (var (id, record) in await StatusAsync(pending, ct))
+            foreach (var record in await watch.PollAsync(StatusAsync, ct))
             {
-                if (record.Status is ImageStatus.Indexed or ImageStatus.Rejected)
+                if (record.Status == ImageStatus.Indexed)
                 {
-                    pending.Remove(id);
-                    if (record.Status == ImageStatus.Indexed)
-                    {
-                        indexed++;
-                    }
-                    else
-                    {
-                        rejected.Add(record);
-                    }
+                    indexed++;
+                }
+                else
+                {
+                    rejected.Add(record);
                 }
             }
-            if (pending.Count == 0)
+            if (watch.Pending == 0)
             {
                 foreach (var r in rejected.Take(20))
                 {
@@ -155,9 +151,9 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
             if (stopwatch.Elapsed - lastReport > TimeSpan.FromSeconds(5))
             {
                 lastReport = stopwatch.Elapsed;
-                await output.WriteLineAsync($"  ... {indexed + rejected.Count}/{ids.Count} processed ({stopwatch.Elapsed.TotalSeconds:F0}s)");
+                await output.WriteLineAsync($"  ... {indexed + rejected.Count}/{watch.Count} processed ({stopwatch.Elapsed.TotalSeconds:F0}s)");
             }
-            await Task.Delay(pending.Count > FinalStretch ? 1000 : 250, ct);
+            await Task.Delay(watch.Pending > FinalStretch ? 1000 : 250, ct);
         }
     }
 
@@ -205,7 +201,7 @@ public sealed class DatasetImporter(LandmarkConnection connection, TextWriter ou
         return await call;
     }
 
-    private async Task<Dictionary<string, ImageRecord>> StatusAsync(IEnumerable<string> ids, CancellationToken ct)
+    private async Task<IReadOnlyDictionary<string, ImageRecord>> StatusAsync(IEnumerable<string> ids, CancellationToken ct)
     {
         var result = new Dictionary<string, ImageRecord>(StringComparer.Ordinal);
         foreach (var chunk in ids.Chunk(StatusBatch))

@@ -103,7 +103,9 @@ public sealed class IngestApi(
 
         var progress = new ImportProgress { Total = items.Count };
         progress.Errors.AddRange(dataset.Problems.Select(p => new ImportError { Path = p.Where, Reason = p.Reason }));
-        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        // Followed in submission order, a window of the oldest unsettled at a time (see ImportWatch).
+        var watch = new ImportWatch<CatalogRecord>(r => r.IsTerminal);
+        int indexed = 0, rejected = 0;
         var submitted = 0;
         var duplicates = 0;
         var errors = new System.Collections.Concurrent.ConcurrentQueue<ImportError>();
@@ -120,7 +122,7 @@ public sealed class IngestApi(
                     var bytes = await importRoots.ReadFileAsync(item.Image.Path, token);
                     var (record, duplicate) = await ingestor.IngestAsync(
                         new UploadDescriptor(Path.GetFileName(item.Image.Path), item.Role, item.Image.LandmarkId, item.Image.Id), bytes, token);
-                    ids.Add(record.ImageId);
+                    watch.Add(record.ImageId);
                     if (duplicate)
                     {
                         Interlocked.Increment(ref duplicates);
@@ -156,11 +158,21 @@ public sealed class IngestApi(
             {
                 progress.Errors.Add(error);
             }
-            var (indexed, rejected) = await CountAsync(ids, ct);
+            foreach (var record in await watch.PollAsync(LookupAsync, ct))
+            {
+                if (record.Status == CatalogStatus.Indexed)
+                {
+                    indexed++;
+                }
+                else
+                {
+                    rejected++;
+                }
+            }
             progress.Indexed = indexed;
             progress.Rejected = rejected;
             progress.ImagesPerSecond = (indexed + rejected) / Math.Max(stopwatch.Elapsed.TotalSeconds, 1e-3);
-            progress.Done = submitDone && indexed + rejected >= ids.Count;
+            progress.Done = submitDone && watch.Pending == 0;
             await responseStream.WriteAsync(progress, ct);
             progress.Errors.Clear();
             if (progress.Done || DateTime.UtcNow > deadline)
@@ -275,18 +287,19 @@ public sealed class IngestApi(
         }
     }
 
-    private async Task<(int Indexed, int Rejected)> CountAsync(IEnumerable<string> ids, CancellationToken ct)
+    /// <summary>The records of <paramref name="ids"/>: a settled one from the cache (it does not change), any other from
+    /// storage.</summary>
+    private async Task<IReadOnlyDictionary<string, CatalogRecord>> LookupAsync(IReadOnlyList<string> ids, CancellationToken ct)
     {
-        int indexed = 0, rejected = 0;
+        var records = new Dictionary<string, CatalogRecord>(StringComparer.Ordinal);
         foreach (var id in ids)
         {
-            switch ((await catalog.GetSettledAsync(id, ct))?.Status)
+            if (await catalog.GetSettledAsync(id, ct) is { } record)
             {
-                case CatalogStatus.Indexed: indexed++; break;
-                case CatalogStatus.Rejected: rejected++; break;
+                records[id] = record;
             }
         }
-        return (indexed, rejected);
+        return records;
     }
 
     private const string InvalidMetadataCode = "invalid_metadata";
