@@ -7,8 +7,8 @@ namespace Landmark.Datasets;
 /// a window had settled, the next one. A round then costs about the images that settled since the last round plus one
 /// window, whatever the import's size; asking about every pending image each second cost 747 catalog reads a second at
 /// the start of a 747-image import, and would be a million at the start of a million-image one. Images that settle out
-/// of order are counted when their window is asked about. Thread-safe: images may be added while a round runs (they join
-/// the next one).
+/// of order are counted when their window is asked about. Images may be added from any thread, also while a round runs
+/// (they join the next one); rounds run one at a time.
 /// </summary>
 /// <typeparam name="TRecord">What a lookup answers for one image.</typeparam>
 public sealed class ImportWatch<TRecord>
