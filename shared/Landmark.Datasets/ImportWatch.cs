@@ -20,7 +20,11 @@ public sealed class ImportWatch<TRecord>
     private readonly object _gate = new();
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly List<string> _added = [];
-    private List<string> _pending = [];
+
+    /// <summary>Unsettled images in the order added; only a round touches it (rounds run one at a time), and it removes
+    /// just the images it saw settle, so a round's cost does not grow with the images behind its windows.</summary>
+    private readonly LinkedList<string> _pending = new();
+    private int _pendingCount;
 
     /// <param name="isSettled">Whether a record is final (indexed or rejected): such an image is not asked about again.</param>
     /// <param name="window">Images asked about per lookup.</param>
@@ -52,7 +56,7 @@ public sealed class ImportWatch<TRecord>
         {
             lock (_gate)
             {
-                return _pending.Count + _added.Count;
+                return _pendingCount + _added.Count;
             }
         }
     }
@@ -75,33 +79,35 @@ public sealed class ImportWatch<TRecord>
     public async Task<IReadOnlyList<TRecord>> PollAsync(
         Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlyDictionary<string, TRecord>>> lookup, CancellationToken ct)
     {
-        List<string> pending;
         lock (_gate)
         {
-            _pending.AddRange(_added);
+            foreach (var id in _added)
+            {
+                _pending.AddLast(id);
+            }
             _added.Clear();
-            pending = _pending;
+            _pendingCount = _pending.Count;
         }
 
         var settled = new List<TRecord>();
-        var stillPending = new List<string>(pending.Count);
-        var next = 0;
-        while (next < pending.Count)
+        var settledNodes = new List<LinkedListNode<string>>();
+        var window = new List<LinkedListNode<string>>(Window);
+        for (var node = _pending.First; node is not null;)
         {
-            var window = pending.GetRange(next, Math.Min(Window, pending.Count - next));
-            next += window.Count;
-            var answers = await lookup(window, ct);
-            var settledHere = 0;
-            foreach (var id in window)
+            window.Clear();
+            for (; node is not null && window.Count < Window; node = node.Next)
             {
-                if (answers.TryGetValue(id, out var record) && _isSettled(record))
+                window.Add(node);
+            }
+            var answers = await lookup(window.ConvertAll(n => n.Value), ct);
+            var settledHere = 0;
+            foreach (var asked in window)
+            {
+                if (answers.TryGetValue(asked.Value, out var record) && _isSettled(record))
                 {
                     settled.Add(record);
                     settledHere++;
-                }
-                else
-                {
-                    stillPending.Add(id);
+                    settledNodes.Add(asked);
                 }
             }
             if (settledHere * 2 <= window.Count)
@@ -109,10 +115,14 @@ public sealed class ImportWatch<TRecord>
                 break; // the rest are younger than images still on their way: asked about in a later round
             }
         }
-        stillPending.AddRange(pending.Skip(next));
+        // Removed only once every lookup of the round has answered: a round that fails reports nothing and loses nothing.
+        foreach (var node in settledNodes)
+        {
+            _pending.Remove(node);
+        }
         lock (_gate)
         {
-            _pending = stillPending;
+            _pendingCount = _pending.Count;
         }
         return settled;
     }

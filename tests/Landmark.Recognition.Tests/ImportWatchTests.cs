@@ -37,21 +37,31 @@ public class ImportWatchTests
 
     private static ImportWatch<(string Id, bool Settled)> Watch() => new(r => r.Settled);
 
-    [Fact]
-    public async Task Every_image_is_reported_once_and_nothing_stays_pending_when_all_have_settled()
+    /// <summary>A watch of <paramref name="ids"/>, polled after each step of <paramref name="pipeline"/> until nothing is
+    /// pending; the ids reported, in the order reported.</summary>
+    private static async Task<(ImportWatch<(string Id, bool Settled)> Watch, List<string> Reported)> WatchToTheEndAsync(List<string> ids, Pipeline pipeline)
     {
-        var ids = Ids(1000);
-        var pipeline = new Pipeline(ids, perRound: 37);
         var watch = Watch();
         ids.ForEach(watch.Add);
         var reported = new List<string>();
-
         while (watch.Pending > 0)
         {
             pipeline.Advance();
             reported.AddRange((await watch.PollAsync(pipeline.LookupAsync, CancellationToken.None)).Select(r => r.Id));
             Assert.True(pipeline.AskedPerRound.Count < 100, "the watch did not finish");
         }
+        return (watch, reported);
+    }
+
+    /// <summary>A lookup that answers every image asked about, settled or not.</summary>
+    private static Task<IReadOnlyDictionary<string, (string, bool)>> AnswerAll(IReadOnlyList<string> asked, bool settled) =>
+        Task.FromResult<IReadOnlyDictionary<string, (string, bool)>>(asked.ToDictionary(id => id, id => (id, settled)));
+
+    [Fact]
+    public async Task Every_image_is_reported_once_and_nothing_stays_pending_when_all_have_settled()
+    {
+        var ids = Ids(1000);
+        var (watch, reported) = await WatchToTheEndAsync(ids, new Pipeline(ids, perRound: 37));
 
         Assert.Equal(ids, reported);
         Assert.Equal(1000, watch.Count);
@@ -97,16 +107,7 @@ public class ImportWatchTests
     {
         var ids = Ids(2000);
         var early = ids[^1]; // the newest image, rejected at once
-        var pipeline = new Pipeline(ids, perRound: 100, settledAtOnce: new HashSet<string> { early });
-        var watch = Watch();
-        ids.ForEach(watch.Add);
-        var reported = new List<string>();
-
-        while (watch.Pending > 0)
-        {
-            pipeline.Advance();
-            reported.AddRange((await watch.PollAsync(pipeline.LookupAsync, CancellationToken.None)).Select(r => r.Id));
-        }
+        var (_, reported) = await WatchToTheEndAsync(ids, new Pipeline(ids, perRound: 100, settledAtOnce: new HashSet<string> { early }));
 
         Assert.Single(reported, early);
         Assert.Equal(ids.Order(), reported.Order());
@@ -120,8 +121,7 @@ public class ImportWatchTests
         watch.Add("b");
         watch.Add("a");
 
-        var settled = await watch.PollAsync((asked, _) =>
-            Task.FromResult<IReadOnlyDictionary<string, (string, bool)>>(asked.ToDictionary(id => id, id => (id, true))), CancellationToken.None);
+        var settled = await watch.PollAsync((asked, _) => AnswerAll(asked, settled: true), CancellationToken.None);
 
         Assert.Equal(2, watch.Count);
         Assert.Equal(["a", "b"], settled.Select(r => r.Id));
@@ -154,14 +154,29 @@ public class ImportWatchTests
         {
             asked.AddRange(ids);
             watch.Add("late");
-            return Task.FromResult<IReadOnlyDictionary<string, (string, bool)>>(ids.ToDictionary(id => id, id => (id, false)));
+            return AnswerAll(ids, settled: false);
         }, CancellationToken.None);
         Assert.Equal(["first"], asked);
         Assert.Equal(2, watch.Pending);
 
-        var settled = await watch.PollAsync((ids, _) =>
-            Task.FromResult<IReadOnlyDictionary<string, (string, bool)>>(ids.ToDictionary(id => id, id => (id, true))), CancellationToken.None);
+        var settled = await watch.PollAsync((ids, _) => AnswerAll(ids, settled: true), CancellationToken.None);
         Assert.Equal(["first", "late"], settled.Select(r => r.Id));
         Assert.Equal(0, watch.Pending);
+    }
+
+    [Fact]
+    public async Task A_round_whose_lookup_fails_reports_nothing_and_keeps_every_image_pending()
+    {
+        var ids = Ids(600);
+        var watch = Watch();
+        ids.ForEach(watch.Add);
+        var lookups = 0;
+
+        await Assert.ThrowsAsync<IOException>(() => watch.PollAsync((asked, _) =>
+            ++lookups < 3 ? AnswerAll(asked, settled: true) : throw new IOException("catalog unavailable"), CancellationToken.None));
+        Assert.Equal(600, watch.Pending);
+
+        var settled = await watch.PollAsync((asked, _) => AnswerAll(asked, settled: true), CancellationToken.None);
+        Assert.Equal(ids, settled.Select(r => r.Id));
     }
 }
